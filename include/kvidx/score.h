@@ -1,0 +1,49 @@
+/*
+ * kvidx/score.h: the longest-prefix scorer.
+ *
+ * A pod's score for a chain of block keys is the sum, over the consecutive
+ * blocks it holds from block 0 on, of the weight of the best tier it holds
+ * each block in. The same results as llm-d's LongestPrefixScorer.
+ */
+#ifndef KVIDX_SCORE_H
+#define KVIDX_SCORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  double weight[KVIDX_TIER_COUNT]; /* defaults: gpu 1.0, cpu 0.8 (see docs) */
+} kvidx_tier_weights;
+
+KVIDX_EXPORT void kvidx_tier_weights_init(kvidx_tier_weights *w);
+/* Sets the weight of a tier by name (case-insensitive). */
+KVIDX_EXPORT int kvidx_tier_weights_set(kvidx_tier_weights *w,
+                                        const char *tier, double weight);
+
+typedef struct {
+  uint32_t pod;
+  double score; /* tier-weighted blocks */
+  uint32_t blocks; /* length of the held prefix in blocks */
+} kvidx_pod_score;
+
+/*
+ * Scores pods for keys[0..n) of model. pods/n_pods restrict the candidates
+ * (n_pods == 0: all pods). Writes the pods with a non-zero score to
+ * out[0..*n_out), highest score first, at most max_out of them; *n_out is the
+ * number written. Thread-safe.
+ */
+KVIDX_EXPORT int kvidx_score_prefix(kvidx_index *idx,
+                                    const kvidx_tier_weights *w,
+                                    uint32_t model, const uint64_t *keys,
+                                    size_t n, const uint32_t *pods,
+                                    size_t n_pods, kvidx_pod_score *out,
+                                    size_t max_out, size_t *n_out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KVIDX_SCORE_H */
