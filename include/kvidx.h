@@ -121,6 +121,7 @@ KVIDX_EXPORT const char *kvidx_version(void);
 #include "kvidx/score.h"
 #include "kvidx/events.h"
 #include "kvidx/tokenizer.h"
+#include "kvidx/tokenizer_registry.h"
 #include "kvidx/indexer.h"
 
 #endif /* KVIDX_H */

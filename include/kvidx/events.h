@@ -16,6 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kvidx/hash.h"
+#include "kvidx/index.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -72,6 +75,126 @@ KVIDX_EXPORT void kvidx_decoder_free(kvidx_decoder *d);
 KVIDX_EXPORT int kvidx_batch_decode(kvidx_decoder *d, const uint8_t *payload,
                                     size_t len, kvidx_event_fn cb,
                                     void *userdata, kvidx_batch_info *info);
+
+
+/* ------------------------------------------------------------------------ */
+/* Applying events to an index                                              */
+/* ------------------------------------------------------------------------ */
+
+typedef struct kvidx_applier kvidx_applier;
+
+typedef struct {
+  kvidx_index *index;          /* required; not owned */
+  const kvidx_hasher *hasher;  /* kvidx's own hashing; required; not owned */
+  /* 1 when the engines hash exactly as `hasher` (same algo, seed, block
+   * size): engine hashes are the index keys and no map is kept. 0: kvidx
+   * computes its own keys from token_ids and maps engine -> request keys, as
+   * llm-d does. Default 1. */
+  int engine_hashes_match;
+} kvidx_applier_opts;
+
+typedef struct {
+  uint64_t batches, events_stored, events_removed, events_cleared;
+  uint64_t events_unknown, events_ignored_group;
+  uint64_t blocks_added, blocks_removed, decode_errors, apply_errors;
+  uint64_t unresolved_parents; /* stored events whose parent was unknown */
+} kvidx_applier_stats;
+
+KVIDX_EXPORT void kvidx_applier_opts_init(kvidx_applier_opts *opts);
+KVIDX_EXPORT int kvidx_applier_new(const kvidx_applier_opts *opts,
+                                   kvidx_applier **out);
+KVIDX_EXPORT void kvidx_applier_free(kvidx_applier *a);
+/*
+ * Decodes one EventBatch payload published by pod for model and applies its
+ * events in order (the in-process way to feed an index; the ingestor calls
+ * this too). Thread-safe for different pods; batches of one pod must be
+ * applied in order by one thread at a time. Returns 0 or a KVIDX_E* code
+ * (malformed payloads are counted in decode_errors).
+ */
+KVIDX_EXPORT int kvidx_applier_apply_batch(kvidx_applier *a, const char *pod,
+                                           const char *model,
+                                           const uint8_t *payload,
+                                           size_t len);
+/* Removes every block of pod (a pod that left, or a scheduler's DELETE). */
+KVIDX_EXPORT int kvidx_applier_clear_pod(kvidx_applier *a, const char *pod);
+KVIDX_EXPORT void kvidx_applier_get_stats(kvidx_applier *a,
+                                          kvidx_applier_stats *out);
+
+/* ------------------------------------------------------------------------ */
+/* Ingesting over ZeroMQ                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct kvidx_ingestor kvidx_ingestor;
+
+typedef enum {
+  KVIDX_QUEUE_BLOCK = 0,       /* a full shard queue blocks the receiver */
+  KVIDX_QUEUE_DROP_RESYNC = 1  /* drop the batch, mark the pod for resync */
+} kvidx_queue_policy;
+
+typedef struct {
+  const char *bind_endpoint; /* SUB bound here; NULL = none. "tcp://*:5557" */
+  const char *topic_filter;  /* default "kv@" */
+  unsigned n_workers;        /* shards by pod, default 4 */
+  size_t queue_capacity;     /* batches per shard queue, default 4096 */
+  kvidx_queue_policy queue_policy;
+  int rcvhwm;                /* ZMQ_RCVHWM, default 100000 */
+  int64_t max_msg_size;      /* ZMQ_MAXMSGSIZE, default 64 MiB */
+  int reconnect_ivl_ms;      /* default 100 */
+  int reconnect_ivl_max_ms;  /* default 5000 */
+  int tcp_keepalive;         /* default 1 */
+  /* Replay endpoint template, "{pod}" replaced by the pod id, e.g.
+   * "tcp://{pod}:5558"; NULL = no replay unless set per pod. */
+  const char *replay_template;
+  int replay_timeout_ms;     /* default 2000 */
+} kvidx_ingestor_opts;
+
+/* A pod whose vLLM PUB socket is bound: kvidx connects to it. */
+typedef struct {
+  const char *endpoint;        /* e.g. "tcp://10.0.0.7:5557" */
+  const char *pod;             /* identity when the topic has none */
+  const char *model;           /* model when the topic has none */
+  const char *replay_endpoint; /* NULL = from the template, or none */
+} kvidx_pod_endpoint;
+
+typedef struct {
+  uint64_t messages, bad_messages, batches, queue_drops;
+  uint64_t gaps, replays_ok, replays_failed, restarts, pods_cleared;
+  uint64_t duplicates;
+} kvidx_ingestor_stats;
+
+typedef struct {
+  const char *pod;
+  const char *model;
+  int64_t dp_rank;
+  uint64_t last_seq;
+  int64_t last_event_unix_ms;
+  uint64_t gaps, replays_ok, replays_failed, clears;
+  const char *state; /* "live", "resync", "cleared" */
+} kvidx_pod_info;
+
+typedef void (*kvidx_pod_info_fn)(void *userdata, const kvidx_pod_info *info);
+
+KVIDX_EXPORT void kvidx_ingestor_opts_init(kvidx_ingestor_opts *opts);
+/* The applier is not owned and must outlive the ingestor. */
+KVIDX_EXPORT int kvidx_ingestor_new(const kvidx_ingestor_opts *opts,
+                                    kvidx_applier *applier,
+                                    kvidx_ingestor **out);
+/* Starts the receiver and worker threads (binds when bind_endpoint is set). */
+KVIDX_EXPORT int kvidx_ingestor_start(kvidx_ingestor *ing);
+/* Stops receiving, drains the queues, joins the threads. Idempotent. */
+KVIDX_EXPORT void kvidx_ingestor_stop(kvidx_ingestor *ing);
+KVIDX_EXPORT void kvidx_ingestor_free(kvidx_ingestor *ing);
+/* Connect mode: adds/removes a pod endpoint at run time. Thread-safe. */
+KVIDX_EXPORT int kvidx_ingestor_add_pod(kvidx_ingestor *ing,
+                                        const kvidx_pod_endpoint *pod);
+KVIDX_EXPORT int kvidx_ingestor_remove_pod(kvidx_ingestor *ing,
+                                           const char *pod);
+KVIDX_EXPORT void kvidx_ingestor_get_stats(kvidx_ingestor *ing,
+                                           kvidx_ingestor_stats *out);
+/* Calls cb for every known publisher (pod, dp rank). Thread-safe; the info
+ * strings are valid during the call only. */
+KVIDX_EXPORT void kvidx_ingestor_pods(kvidx_ingestor *ing,
+                                      kvidx_pod_info_fn cb, void *userdata);
 
 #ifdef __cplusplus
 }
