@@ -132,7 +132,7 @@ typedef enum {
 } kvidx_queue_policy;
 
 typedef struct {
-  const char *bind_endpoint; /* SUB bound here; NULL = none. "tcp://*:5557" */
+  const char *bind_endpoint; /* SUB bound here, e.g. "tcp://0.0.0.0:5557"; NULL = none */
   const char *topic_filter;  /* default "kv@" */
   unsigned n_workers;        /* shards by pod, default 4 */
   size_t queue_capacity;     /* batches per shard queue, default 4096 */
