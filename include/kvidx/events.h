@@ -48,18 +48,35 @@ typedef struct {
   kvidx_tier tier;       /* from medium; nil = GPU */
   const char *lora_name; /* not NUL-terminated; NULL when absent */
   size_t lora_name_len;
-  int32_t group_idx; /* -1 when absent */
+  int32_t group_idx;     /* -1 when absent */
   const char *spec_kind; /* kv_cache_spec_kind; NULL when absent */
   size_t spec_kind_len;
+  /* extra_keys as raw msgpack (one entry per block, vLLM >= 0.11); NULL
+   * when absent or nil. Not interpreted by the decoder. */
+  const uint8_t *extra_keys;
+  size_t extra_keys_len;
 } kvidx_event;
+
+/* Named limits of the decoder. A longer array is KVIDX_ELIMIT (vLLM sends at
+ * most a few thousand blocks per event; these leave a wide margin). */
+#define KVIDX_EVENT_MAX_BLOCKS (1u << 20)
+#define KVIDX_EVENT_MAX_TOKENS (1u << 24)
 
 typedef struct {
   double ts;
   int64_t dp_rank; /* -1 when absent or nil */
   size_t n_events; /* events in the batch, including skipped ones */
+  /* Events not delivered: unknown tag, or an unknown medium. */
+  size_t n_skipped;
+  /* On error: a static phrase naming what was wrong (e.g. "block hash is
+   * neither int nor bytes") and the byte offset where it was found. */
+  const char *error;
+  size_t error_offset;
 } kvidx_batch_info;
 
-/* Called per decoded event; return non-zero to abort decoding. */
+/* Called per decoded event; return non-zero to abort decoding (a negative
+ * value is then returned by kvidx_batch_decode, a positive one makes it
+ * return 0). */
 typedef int (*kvidx_event_fn)(void *userdata, const kvidx_event *ev);
 
 typedef struct kvidx_decoder kvidx_decoder;
@@ -71,11 +88,72 @@ KVIDX_EXPORT void kvidx_decoder_free(kvidx_decoder *d);
  * event tags and unknown map keys are skipped. Returns 0, or KVIDX_EPROTO /
  * KVIDX_ETRUNC / KVIDX_ELIMIT for malformed input (events before the error
  * may already have been delivered). Never trusts a length field.
+ *
+ * Accepted layouts: the batch as an array [ts, events] or [ts, events,
+ * dp_rank] (longer arrays: extra elements skipped) or as a map with keys
+ * "ts", "events", "data_parallel_rank"; each event as a tagged array
+ * ["BlockStored", ...] of any length at least the first vLLM version's, or as
+ * a map with a "type" key. Block hashes are any msgpack int (uint64 values >=
+ * 2^63 included; negative ints as their two's complement) or bytes of any
+ * non-zero length (the last 8 bytes, big-endian; shorter ones zero-padded on
+ * the left). info may be NULL. The decoder's scratch arrays grow to the
+ * largest event seen and are reused: no allocation per block.
  */
 KVIDX_EXPORT int kvidx_batch_decode(kvidx_decoder *d, const uint8_t *payload,
                                     size_t len, kvidx_event_fn cb,
                                     void *userdata, kvidx_batch_info *info);
 
+/* ------------------------------------------------------------------------ */
+/* Encoding (for publishers, tests and demos)                               */
+/* ------------------------------------------------------------------------ */
+
+/* The wire layouts vLLM has used, oldest first (docs/events.md). */
+typedef enum {
+  /* [ts, events]; BlockStored with 6 elements (through lora_id),
+   * BlockRemoved with 2: vLLM 0.9. */
+  KVIDX_LAYOUT_ARRAY_V0 = 0,
+  /* [ts, events, dp_rank]; BlockStored with all 12 elements, BlockRemoved
+   * with 4 (array_like tagged structs). */
+  KVIDX_LAYOUT_ARRAY = 1,
+  /* [ts, events, dp_rank] with each event a map with a "type" key (vLLM >=
+   * 0.26); fields whose value is the default (nil) after lora_name are
+   * omitted, as msgspec's omit_defaults does. */
+  KVIDX_LAYOUT_MAP = 2,
+  /* The batch itself a map {ts, events, data_parallel_rank} of map events
+   * (a msgspec Struct without array_like, as in current vLLM sources). */
+  KVIDX_LAYOUT_MAP_BATCH = 3
+} kvidx_event_layout;
+
+/* Parses "array-v0", "array", "map", "map-batch". */
+KVIDX_EXPORT int kvidx_event_layout_parse(const char *name,
+                                          kvidx_event_layout *out);
+
+typedef struct kvidx_batch_writer kvidx_batch_writer;
+
+/*
+ * Creates a writer of EventBatch payloads in the given layout. hash_bytes 0
+ * writes block hashes as msgpack ints (vLLM's default); 8..32 writes them as
+ * bytes of that length whose last 8 bytes are the 64-bit hash big-endian
+ * (what a decoder reads) and whose leading bytes are a fixed filler. A writer
+ * is not thread-safe.
+ */
+KVIDX_EXPORT int kvidx_batch_writer_new(kvidx_event_layout layout,
+                                        unsigned hash_bytes,
+                                        kvidx_batch_writer **out);
+KVIDX_EXPORT void kvidx_batch_writer_free(kvidx_batch_writer *w);
+/* Starts a new batch (discarding any unfinished one). dp_rank < 0 writes
+ * nil (omitted in ARRAY_V0 and map layouts). */
+KVIDX_EXPORT void kvidx_batch_writer_begin(kvidx_batch_writer *w, double ts,
+                                           int64_t dp_rank);
+/* Appends one event (any type; fields the layout lacks are dropped). The
+ * tier is written as its vLLM medium name ("GPU", "CPU", ...), nil for GPU
+ * in ARRAY_V0. Returns 0 or KVIDX_EINVAL. */
+KVIDX_EXPORT int kvidx_batch_writer_add(kvidx_batch_writer *w,
+                                        const kvidx_event *ev);
+/* Finishes the batch; *payload stays valid until the next begin or free. */
+KVIDX_EXPORT int kvidx_batch_writer_finish(kvidx_batch_writer *w,
+                                           const uint8_t **payload,
+                                           size_t *len);
 
 /* ------------------------------------------------------------------------ */
 /* Applying events to an index                                              */
@@ -84,8 +162,8 @@ KVIDX_EXPORT int kvidx_batch_decode(kvidx_decoder *d, const uint8_t *payload,
 typedef struct kvidx_applier kvidx_applier;
 
 typedef struct {
-  kvidx_index *index;          /* required; not owned */
-  const kvidx_hasher *hasher;  /* kvidx's own hashing; required; not owned */
+  kvidx_index *index;         /* required; not owned */
+  const kvidx_hasher *hasher; /* kvidx's own hashing; required; not owned */
   /* 1 when the engines hash exactly as `hasher` (same algo, seed, block
    * size): engine hashes are the index keys and no map is kept. 0: kvidx
    * computes its own keys from token_ids and maps engine -> request keys, as
@@ -113,8 +191,7 @@ KVIDX_EXPORT void kvidx_applier_free(kvidx_applier *a);
  */
 KVIDX_EXPORT int kvidx_applier_apply_batch(kvidx_applier *a, const char *pod,
                                            const char *model,
-                                           const uint8_t *payload,
-                                           size_t len);
+                                           const uint8_t *payload, size_t len);
 /* Removes every block of pod (a pod that left, or a scheduler's DELETE). */
 KVIDX_EXPORT int kvidx_applier_clear_pod(kvidx_applier *a, const char *pod);
 KVIDX_EXPORT void kvidx_applier_get_stats(kvidx_applier *a,
@@ -127,25 +204,26 @@ KVIDX_EXPORT void kvidx_applier_get_stats(kvidx_applier *a,
 typedef struct kvidx_ingestor kvidx_ingestor;
 
 typedef enum {
-  KVIDX_QUEUE_BLOCK = 0,       /* a full shard queue blocks the receiver */
-  KVIDX_QUEUE_DROP_RESYNC = 1  /* drop the batch, mark the pod for resync */
+  KVIDX_QUEUE_BLOCK = 0,      /* a full shard queue blocks the receiver */
+  KVIDX_QUEUE_DROP_RESYNC = 1 /* drop the batch, mark the pod for resync */
 } kvidx_queue_policy;
 
 typedef struct {
-  const char *bind_endpoint; /* SUB bound here, e.g. "tcp://0.0.0.0:5557"; NULL = none */
+  const char *bind_endpoint; /* SUB bound here, e.g. "tcp://0.0.0.0:5557"; NULL
+                                = none */
   const char *topic_filter;  /* default "kv@" */
   unsigned n_workers;        /* shards by pod, default 4 */
   size_t queue_capacity;     /* batches per shard queue, default 4096 */
   kvidx_queue_policy queue_policy;
-  int rcvhwm;                /* ZMQ_RCVHWM, default 100000 */
-  int64_t max_msg_size;      /* ZMQ_MAXMSGSIZE, default 64 MiB */
-  int reconnect_ivl_ms;      /* default 100 */
-  int reconnect_ivl_max_ms;  /* default 5000 */
-  int tcp_keepalive;         /* default 1 */
+  int rcvhwm;               /* ZMQ_RCVHWM, default 100000 */
+  int64_t max_msg_size;     /* ZMQ_MAXMSGSIZE, default 64 MiB */
+  int reconnect_ivl_ms;     /* default 100 */
+  int reconnect_ivl_max_ms; /* default 5000 */
+  int tcp_keepalive;        /* default 1 */
   /* Replay endpoint template, "{pod}" replaced by the pod id, e.g.
    * "tcp://{pod}:5558"; NULL = no replay unless set per pod. */
   const char *replay_template;
-  int replay_timeout_ms;     /* default 2000 */
+  int replay_timeout_ms; /* default 2000 */
 } kvidx_ingestor_opts;
 
 /* A pod whose vLLM PUB socket is bound: kvidx connects to it. */
@@ -193,8 +271,8 @@ KVIDX_EXPORT void kvidx_ingestor_get_stats(kvidx_ingestor *ing,
                                            kvidx_ingestor_stats *out);
 /* Calls cb for every known publisher (pod, dp rank). Thread-safe; the info
  * strings are valid during the call only. */
-KVIDX_EXPORT void kvidx_ingestor_pods(kvidx_ingestor *ing,
-                                      kvidx_pod_info_fn cb, void *userdata);
+KVIDX_EXPORT void kvidx_ingestor_pods(kvidx_ingestor *ing, kvidx_pod_info_fn cb,
+                                      void *userdata);
 
 #ifdef __cplusplus
 }
