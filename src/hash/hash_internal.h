@@ -1,0 +1,119 @@
+/*
+ * hash_internal.h: the pieces behind kvidx/hash.h.
+ *
+ * A vLLM block hash is H(serialize((parent, tokens, extra_keys))). The
+ * serializers (pickle.c, cbor.c) write the one tuple shape vLLM hashes
+ * through an emitter (emit.c): a fixed stack buffer that is handed to the
+ * digest in one call when the whole encoding fits (the common case: a block
+ * of 16 tokens is ~100 bytes), and is streamed into an incremental digest in
+ * buffer-sized pieces when it does not. Nothing here allocates.
+ */
+#ifndef KVIDX_HASH_INTERNAL_H
+#define KVIDX_HASH_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* The low-level SHA256_* functions are deprecated in OpenSSL 3.0 but remain
+ * available; on a stack context they cost 86 ns for a 85-byte block against
+ * 136 ns for EVP_Digest() (which allocates a context per call). See
+ * docs/hashing.md. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include "kvidx.h"
+
+/* Stack buffer of one emitter. Encodings up to this size are digested in one
+ * call; longer ones are streamed. 4 KiB holds a 512-token block of any ids. */
+#define KVIDX_HASH_EMIT_BUF 4096
+/* Largest pickle frame body kvidx produces. CPython splits a pickle into
+ * several 64 KiB frames at object boundaries once a frame reaches 65536
+ * bytes; kvidx does not reproduce the split and refuses (KVIDX_ETOOBIG) a
+ * block whose pickle would need it (> ~9000 tokens, see docs/hashing.md). */
+#define KVIDX_HASH_PICKLE_MAX_FRAME 65535u
+
+/* ---- emitter ------------------------------------------------------------ */
+
+typedef enum {
+  KVIDX__EMIT_DIGEST = 0, /* bytes go to the digest of `algo` */
+  KVIDX__EMIT_COUNT = 1   /* bytes are only counted (size pass) */
+} kvidx__emit_mode;
+
+typedef struct {
+  kvidx_hash_algo algo;
+  kvidx__emit_mode mode;
+  int streaming;  /* the incremental digest state below is in use */
+  size_t len;     /* bytes pending in buf */
+  size_t flushed; /* bytes already handed on (digested or counted) */
+  union {
+    SHA256_CTX sha;
+    XXH3_state_t xxh;
+  } st;
+  uint8_t buf[KVIDX_HASH_EMIT_BUF + 16]; /* +16: slack for 8-byte stores */
+} kvidx__emitter;
+
+void kvidx__emit_init(kvidx__emitter *e, kvidx_hash_algo algo,
+                      kvidx__emit_mode mode);
+/* Hands the pending bytes on (starting the incremental digest if needed). */
+void kvidx__emit_flush(kvidx__emitter *e);
+/* Finishes the digest into out (DIGEST mode only). */
+void kvidx__emit_final(kvidx__emitter *e, kvidx_digest *out);
+
+/* Returns a pointer to at least n (<= KVIDX_HASH_EMIT_BUF) free bytes, plus 8
+ * bytes of slack that may be overwritten. Commit with kvidx__emit_commit. */
+static inline uint8_t *kvidx__emit_reserve(kvidx__emitter *e, size_t n) {
+  if (e->len + n > KVIDX_HASH_EMIT_BUF)
+    kvidx__emit_flush(e);
+  return e->buf + e->len;
+}
+static inline void kvidx__emit_commit(kvidx__emitter *e, size_t n) {
+  e->len += n;
+}
+static inline size_t kvidx__emit_total(const kvidx__emitter *e) {
+  return e->flushed + e->len;
+}
+/* Appends n bytes of any length. */
+void kvidx__emit_bytes(kvidx__emitter *e, const void *p, size_t n);
+
+/* Stores v as 8 little-endian bytes at p (p must have 8 writable bytes). */
+static inline void kvidx__store_le64(uint8_t *p, uint64_t v) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  memcpy(p, &v, 8);
+#else
+  for (int i = 0; i < 8; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+#endif
+}
+
+/* ---- the hashed tuple ---------------------------------------------------- */
+
+/* One extra key of a block: a string, or an mm (identifier, offset) pair. */
+typedef struct {
+  const char *str;
+  uint32_t len;   /* bytes of valid UTF-8, <= KVIDX_HASH_MAX_STR */
+  int is_mm;      /* 1: the pair (str, offset) */
+  int64_t offset; /* mm item start relative to the block start (may be < 0) */
+} kvidx__extra_key;
+
+/* (parent, tuple(tokens), extra_keys or None) */
+typedef struct {
+  const uint8_t *parent;
+  size_t parent_len; /* 1..KVIDX_DIGEST_MAX */
+  const uint32_t *tokens;
+  size_t n_tokens; /* >= 1 */
+  const kvidx__extra_key *extra;
+  size_t n_extra; /* 0: None */
+} kvidx__block_tuple;
+
+/* Serializes t (pickle protocol 5 / canonical CBOR, as the algo says) into e
+ * and finishes the digest. Returns 0 or KVIDX_ETOOBIG. */
+int kvidx__pickle_tuple(kvidx__emitter *e, const kvidx__block_tuple *t);
+void kvidx__cbor_tuple(kvidx__emitter *e, const kvidx__block_tuple *t);
+/* Serializes a lone str (the NONE_HASH seed). */
+void kvidx__pickle_str_object(kvidx__emitter *e, const char *s, size_t len);
+void kvidx__cbor_str_object(kvidx__emitter *e, const char *s, size_t len);
+
+#endif
