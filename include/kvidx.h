@@ -123,5 +123,6 @@ KVIDX_EXPORT const char *kvidx_version(void);
 #include "kvidx/tokenizer.h"
 #include "kvidx/tokenizer_registry.h"
 #include "kvidx/indexer.h"
+#include "kvidx/server.h"
 
 #endif /* KVIDX_H */
