@@ -55,15 +55,23 @@ KVIDX_EXPORT void kvidx_tokenizer_registry_release(kvidx_tokenizer_registry *r,
 typedef struct kvidx_prefix_store kvidx_prefix_store;
 
 typedef struct {
-  size_t block_chars;  /* characters per chunk (llm-d blockSize), default 256 */
-  size_t max_blocks;   /* LRU bound in chunks (llm-d cacheSize), default 500000 */
+  size_t block_chars; /* bytes of UTF-8 per chunk (llm-d blockSize, which is
+                         also in bytes), default 256 */
+  size_t max_blocks;  /* LRU bound in chunks, across all models (llm-d
+                         cacheSize is per model), default 500000 */
 } kvidx_prefix_store_opts;
 
 KVIDX_EXPORT void kvidx_prefix_store_opts_init(kvidx_prefix_store_opts *o);
 KVIDX_EXPORT int kvidx_prefix_store_new(const kvidx_prefix_store_opts *o,
                                         kvidx_prefix_store **out);
 KVIDX_EXPORT void kvidx_prefix_store_free(kvidx_prefix_store *ps);
-/* Records the tokens of a prompt; enc must carry offsets. Thread-safe. */
+/*
+ * Records the tokens of a prompt: every whole chunk of text gets the tokens of
+ * enc that end inside it. enc must carry offsets (want_offsets) unless it is
+ * empty; it is copied, not kept. Store the kind of encoding you want back
+ * (with or without special tokens). Errors: KVIDX_EINVAL (NULL argument,
+ * missing or out-of-range offsets), KVIDX_ENOMEM. Thread-safe.
+ */
 KVIDX_EXPORT int kvidx_prefix_store_add(kvidx_prefix_store *ps,
                                         const char *model, const char *text,
                                         size_t len, const kvidx_encoding *enc);
@@ -76,6 +84,34 @@ KVIDX_EXPORT int kvidx_prefix_store_find(kvidx_prefix_store *ps,
                                          const char *model, const char *text,
                                          size_t len, kvidx_encoding *out,
                                          double *overlap);
+/*
+ * As kvidx_prefix_store_find, and also writes the number of matched bytes
+ * (a multiple of block_chars; the tokens returned end at or before it) to
+ * *matched_bytes when not NULL. The tokens just before matched_bytes are
+ * those of the stored prompt and may differ from a fresh tokenization of
+ * text when a pre-token spans the point where the prompts diverge (see
+ * docs/tokenizer-testing.md). out->offsets are filled when out->want_offsets
+ * is set. Errors: KVIDX_EINVAL (NULL argument), KVIDX_ENOMEM. Thread-safe.
+ */
+KVIDX_EXPORT int kvidx_prefix_store_find_ex(kvidx_prefix_store *ps,
+                                            const char *model, const char *text,
+                                            size_t len, kvidx_encoding *out,
+                                            double *overlap,
+                                            size_t *matched_bytes);
+
+/* Counters of a prefix store, for metrics. */
+typedef struct {
+  uint64_t adds;          /* kvidx_prefix_store_add calls that stored chunks */
+  uint64_t hits;          /* finds that matched at least one chunk */
+  uint64_t misses;        /* finds that matched nothing */
+  uint64_t matched_bytes; /* sum over finds */
+  uint64_t evictions;     /* chunks dropped by the LRU bound */
+  size_t blocks;          /* chunks stored now */
+} kvidx_prefix_store_stats;
+
+/* Copies the counters of ps into *st. Thread-safe. */
+KVIDX_EXPORT void kvidx_prefix_store_get_stats(kvidx_prefix_store *ps,
+                                               kvidx_prefix_store_stats *st);
 
 #ifdef __cplusplus
 }
