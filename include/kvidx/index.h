@@ -85,14 +85,13 @@ KVIDX_EXPORT int kvidx_index_model_id(kvidx_index *idx, const char *model,
                                       uint32_t *id);
 KVIDX_EXPORT int kvidx_index_find_model(kvidx_index *idx, const char *model,
                                         uint32_t *id); /* KVIDX_ENOTFOUND */
-KVIDX_EXPORT const char *kvidx_index_model_name(kvidx_index *idx,
-                                                uint32_t id);
+KVIDX_EXPORT const char *kvidx_index_model_name(kvidx_index *idx, uint32_t id);
 
 /* ---- writes ---- */
 /* Adds one copy of each key for (pod, tier). */
-KVIDX_EXPORT int kvidx_index_add(kvidx_index *idx, uint32_t model,
-                                 uint32_t pod, kvidx_tier tier,
-                                 const uint64_t *keys, size_t n);
+KVIDX_EXPORT int kvidx_index_add(kvidx_index *idx, uint32_t model, uint32_t pod,
+                                 kvidx_tier tier, const uint64_t *keys,
+                                 size_t n);
 /* Removes one copy of each key for (pod, tier); at zero copies in every tier
  * the pod no longer holds the key. Absent keys are skipped (not an error). */
 KVIDX_EXPORT int kvidx_index_remove(kvidx_index *idx, uint32_t model,
@@ -112,8 +111,7 @@ KVIDX_EXPORT int kvidx_index_resolve_engine_key(kvidx_index *idx,
                                                 uint32_t model,
                                                 uint64_t engine_key,
                                                 uint64_t *request_key);
-KVIDX_EXPORT int kvidx_index_unmap_engine_keys(kvidx_index *idx,
-                                               uint32_t model,
+KVIDX_EXPORT int kvidx_index_unmap_engine_keys(kvidx_index *idx, uint32_t model,
                                                const uint64_t *engine_keys,
                                                size_t n);
 
@@ -144,16 +142,19 @@ KVIDX_EXPORT int kvidx_index_lookup(kvidx_index *idx, uint32_t model,
 
 /* ---- statistics ---- */
 typedef struct {
-  uint64_t keys;      /* distinct (model, key) */
-  uint64_t entries;   /* (model, key, pod) with at least one copy */
-  uint64_t bytes;     /* memory used by the in-memory backend */
-  uint64_t pods;      /* interned pods */
-  uint64_t adds;      /* copies added */
-  uint64_t removes;   /* copies removed */
+  uint64_t keys;          /* distinct (model, key) */
+  uint64_t entries;       /* (model, key, pod) with at least one copy */
+  uint64_t bytes;         /* memory used by the in-memory backend */
+  uint64_t pods;          /* interned pods */
+  uint64_t adds;          /* copies added */
+  uint64_t removes;       /* copies removed */
   uint64_t remove_misses; /* removes of absent (key, pod, tier) */
-  uint64_t evictions; /* keys evicted by the capacity bound */
-  uint64_t clears;    /* clear_pod calls */
-  uint64_t errors;    /* backend errors (Redis) */
+  uint64_t evictions;     /* keys evicted by the capacity bound */
+  uint64_t clears;        /* clear_pod calls */
+  uint64_t errors;        /* backend errors (Redis) */
+  /* Holders dropped by max_pods_per_key (the key's least recently added pod
+   * made room for a new one). */
+  uint64_t pod_evictions;
 } kvidx_index_stats;
 
 KVIDX_EXPORT int kvidx_index_get_stats(kvidx_index *idx,

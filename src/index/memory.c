@@ -1,0 +1,1112 @@
+/*
+ * memory.c: the in-memory block index backend.
+ *
+ * Layout (see docs/index.md for the numbers):
+ *  - One table set per model (models are few; keeping them apart means a
+ *    slot needs no model field). Each set has 64 shards selected by the top
+ *    bits of a mixed 64-bit hash of the block key.
+ *  - A shard is an open-addressing table (linear probing, backward-shift
+ *    deletion: no tombstones) of 16-byte slots {key, a, b}. A block held by
+ *    one pod keeps its holder inline (a = pod incarnation, b = packed copy
+ *    counts); a block held by several pods points into the shard's holder
+ *    arena (a = EXT | offset, b = count | size class), where a holder is 8
+ *    bytes: incarnation id (32 bits) + 5 tiers x 6-bit copy counts.
+ *  - No per-entry malloc: arenas grow by doubling and recycle freed arrays
+ *    through per-size-class free lists.
+ *
+ * Concurrency: one rwlock per shard (writer-preferring). Lookups take the
+ * read lock of one shard at a time, per key; writers take the write lock of
+ * one shard at a time, per key, after the pod's mutex (order: pod -> shard;
+ * nothing takes a pod mutex under a shard lock). No lock is global.
+ *
+ * Eviction: CLOCK per shard. Lookups and adds set a per-slot reference bit
+ * (an atomic bitmap, set only when clear, so hot keys cost no writes); the
+ * hand clears set bits and evicts the first slot whose bit is clear.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "index/index_impl.h"
+#include "index/pod_registry.h"
+
+/* ---- constants -----------------------------------------------------------*/
+
+#define SHARD_BITS 6
+#define N_SHARDS (1u << SHARD_BITS)
+#define INITIAL_SLOTS 16u
+/* Grow (or evict) above 80% load: linear probing stays short. */
+#define LOAD_NUM 4u
+#define LOAD_DEN 5u
+#define SLOT_EMPTY 0xFFFFFFFFu
+#define SLOT_EXT 0x80000000u
+#define EXT_COUNT_MASK 0x00FFFFFFu
+#define EXT_CLASS_SHIFT 24
+#define N_CLASSES 21 /* holder arrays of 2 .. 2^21 entries */
+#define ARENA_MAX_OFFSET 0x7FFFFFFEu
+#define COUNT_BITS 6u
+#define COUNT_MAX ((1u << COUNT_BITS) - 1u)
+/* Slots the sweeper visits per key written; reclaims cleared pods' holders. */
+#define SWEEP_STEP 4u
+/* Keys ahead of the current one whose slots are prefetched. */
+#define PREFETCH_AHEAD 8u
+#define ENGINE_STRIPES 16u
+
+typedef struct {
+  uint64_t key;
+  uint32_t a;
+  uint32_t b;
+} slot;
+
+typedef struct {
+  _Alignas(64) pthread_rwlock_t lock;
+  slot *slots;                   /* guarded by lock */
+  _Atomic(slot *) slots_hint;    /* same pointer, for lock-free prefetch */
+  _Atomic(size_t) mask_hint;     /* same as mask, for prefetch */
+  size_t mask;                   /* capacity - 1 */
+  size_t used;                   /* occupied slots */
+  _Atomic uint64_t *ref;         /* CLOCK reference bits, one per slot */
+  size_t hand;                   /* CLOCK hand */
+  size_t sweep;                  /* sweeper cursor */
+  uint64_t *arena;               /* holder arrays */
+  uint32_t arena_len, arena_cap; /* in holders */
+  uint32_t free_head[N_CLASSES];
+  uint64_t arena_live; /* holders in arrays handed out */
+} shard;
+
+typedef struct {
+  uint64_t key;
+  uint64_t val;
+} engine_slot;
+
+typedef struct {
+  pthread_rwlock_t lock;
+  engine_slot *slots;
+  uint8_t *used;
+  size_t mask, n;
+} engine_stripe;
+
+typedef struct {
+  shard shards[N_SHARDS];
+  engine_stripe engine[ENGINE_STRIPES];
+} model_table;
+
+typedef struct {
+  kvidx_index base; /* must stay first */
+  kvidx_index_opts opts;
+  kvidx__pod_registry reg;
+  pthread_mutex_t model_lock;
+  _Atomic(model_table *) models[KVIDX_INDEX_MAX_MODELS];
+  _Atomic int64_t keys;
+  _Atomic int64_t bytes;      /* allocated: tables + arena capacity */
+  _Atomic int64_t live_bytes; /* tables + holder arrays in use (bound) */
+  _Atomic uint64_t adds, removes, remove_misses, evictions, clears,
+      pod_evictions;
+} mem_index;
+
+/* ---- hashing and packing -------------------------------------------------*/
+
+static inline uint64_t mix64(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return x;
+}
+
+static inline shard *shard_of(model_table *mt, uint64_t h) {
+  return &mt->shards[h >> (64 - SHARD_BITS)];
+}
+
+static inline uint32_t tier_count(uint32_t counts, unsigned tier) {
+  return (counts >> (tier * COUNT_BITS)) & COUNT_MAX;
+}
+
+static inline uint32_t tier_set(uint32_t counts, unsigned tier, uint32_t c) {
+  uint32_t shift = tier * COUNT_BITS;
+  return (counts & ~(COUNT_MAX << shift)) | (c << shift);
+}
+
+static inline uint8_t tier_bits(uint32_t counts) {
+  uint8_t bits = 0;
+  for (unsigned t = 0; t < KVIDX_TIER_COUNT; t++) {
+    if (tier_count(counts, t) != 0)
+      bits = (uint8_t)(bits | (1u << t));
+  }
+  return bits;
+}
+
+static inline uint64_t holder_pack(uint32_t inc, uint32_t counts) {
+  return (uint64_t)inc | ((uint64_t)counts << 32);
+}
+static inline uint32_t holder_inc(uint64_t h) {
+  return (uint32_t)h;
+}
+static inline uint32_t holder_counts(uint64_t h) {
+  return (uint32_t)(h >> 32);
+}
+
+static inline size_t class_cap(unsigned cls) {
+  return (size_t)2u << cls;
+}
+
+/* ---- shard tables --------------------------------------------------------*/
+
+static size_t table_bytes(size_t cap) {
+  return cap * sizeof(slot) + ((cap + 63) / 64) * sizeof(uint64_t);
+}
+
+static int shard_alloc_table(shard *sh, size_t cap) {
+  slot *slots = malloc(cap * sizeof(slot));
+  _Atomic uint64_t *ref = calloc((cap + 63) / 64, sizeof *ref);
+  if (slots == NULL || ref == NULL) {
+    free(slots);
+    free((void *)ref);
+    return KVIDX_ENOMEM;
+  }
+  memset(slots, 0xFF, cap * sizeof(slot)); /* a == SLOT_EMPTY */
+  sh->slots = slots;
+  sh->ref = ref;
+  sh->mask = cap - 1;
+  atomic_store_explicit(&sh->slots_hint, slots, memory_order_relaxed);
+  atomic_store_explicit(&sh->mask_hint, cap - 1, memory_order_relaxed);
+  return 0;
+}
+
+static int shard_init(mem_index *m, shard *sh) {
+  memset(sh, 0, sizeof *sh);
+  pthread_rwlockattr_t attr;
+  pthread_rwlockattr_init(&attr);
+  pthread_rwlockattr_setkind_np(&attr,
+                                PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&sh->lock, &attr);
+  pthread_rwlockattr_destroy(&attr);
+  for (unsigned c = 0; c < N_CLASSES; c++)
+    sh->free_head[c] = SLOT_EMPTY;
+  int rc = shard_alloc_table(sh, INITIAL_SLOTS);
+  if (rc == 0) {
+    atomic_fetch_add(&m->bytes, (int64_t)table_bytes(INITIAL_SLOTS));
+    atomic_fetch_add(&m->live_bytes, (int64_t)table_bytes(INITIAL_SLOTS));
+  }
+  return rc;
+}
+
+static void shard_destroy(shard *sh) {
+  free(sh->slots);
+  free((void *)sh->ref);
+  free(sh->arena);
+  pthread_rwlock_destroy(&sh->lock);
+}
+
+static inline int ref_test(shard *sh, size_t pos) {
+  uint64_t w = atomic_load_explicit(&sh->ref[pos / 64], memory_order_relaxed);
+  return (int)((w >> (pos % 64)) & 1u);
+}
+
+/* Sets a reference bit; safe under the read lock (atomic OR, skipped when
+ * already set so hot keys cause no cache-line writes). */
+static inline void ref_mark(shard *sh, size_t pos) {
+  uint64_t bit = 1ull << (pos % 64);
+  if ((atomic_load_explicit(&sh->ref[pos / 64], memory_order_relaxed) & bit) ==
+      0)
+    atomic_fetch_or_explicit(&sh->ref[pos / 64], bit, memory_order_relaxed);
+}
+
+static inline void ref_assign(shard *sh, size_t pos, int on) {
+  uint64_t bit = 1ull << (pos % 64);
+  if (on)
+    atomic_fetch_or_explicit(&sh->ref[pos / 64], bit, memory_order_relaxed);
+  else
+    atomic_fetch_and_explicit(&sh->ref[pos / 64], ~bit, memory_order_relaxed);
+}
+
+/* Position of key, or SIZE_MAX. Caller holds the lock (read or write). */
+static inline size_t shard_find(const shard *sh, uint64_t key, uint64_t h) {
+  size_t mask = sh->mask;
+  for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+    const slot *s = &sh->slots[i];
+    if (s->a == SLOT_EMPTY)
+      return SIZE_MAX;
+    if (s->key == key)
+      return i;
+  }
+}
+
+static size_t home_of(const shard *sh, uint64_t key) {
+  return (size_t)mix64(key) & sh->mask;
+}
+
+/* Removes the slot at pos by shifting later members of its probe cluster
+ * back (no tombstones). Holders must already be released. */
+static void slot_delete(mem_index *m, shard *sh, size_t pos) {
+  size_t mask = sh->mask, i = pos, j = pos;
+  for (;;) {
+    j = (j + 1) & mask;
+    if (sh->slots[j].a == SLOT_EMPTY)
+      break;
+    size_t k = home_of(sh, sh->slots[j].key);
+    /* Move j into the hole at i unless its home lies cyclically in (i, j]. */
+    int stays = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
+    if (stays)
+      continue;
+    sh->slots[i] = sh->slots[j];
+    ref_assign(sh, i, ref_test(sh, j));
+    i = j;
+  }
+  sh->slots[i].a = SLOT_EMPTY;
+  ref_assign(sh, i, 0);
+  sh->used--;
+  atomic_fetch_sub_explicit(&m->keys, 1, memory_order_relaxed);
+}
+
+static int shard_grow(mem_index *m, shard *sh) {
+  size_t old_cap = sh->mask + 1, cap = old_cap * 2;
+  slot *old = sh->slots;
+  _Atomic uint64_t *old_ref = sh->ref;
+  if (shard_alloc_table(sh, cap) != 0) {
+    sh->slots = old;
+    sh->ref = old_ref;
+    sh->mask = old_cap - 1;
+    return KVIDX_ENOMEM;
+  }
+  for (size_t i = 0; i < old_cap; i++) {
+    if (old[i].a == SLOT_EMPTY)
+      continue;
+    size_t j = home_of(sh, old[i].key);
+    while (sh->slots[j].a != SLOT_EMPTY)
+      j = (j + 1) & sh->mask;
+    sh->slots[j] = old[i];
+    uint64_t w = atomic_load_explicit(&old_ref[i / 64], memory_order_relaxed);
+    if ((w >> (i % 64)) & 1u)
+      ref_assign(sh, j, 1);
+  }
+  free(old);
+  free((void *)old_ref);
+  int64_t delta = (int64_t)(table_bytes(cap) - table_bytes(old_cap));
+  atomic_fetch_add_explicit(&m->bytes, delta, memory_order_relaxed);
+  atomic_fetch_add_explicit(&m->live_bytes, delta, memory_order_relaxed);
+  return 0;
+}
+
+/* ---- holder arena --------------------------------------------------------*/
+
+static int arena_alloc(mem_index *m, shard *sh, unsigned cls, uint32_t *off) {
+  uint32_t need = (uint32_t)class_cap(cls);
+  if (sh->free_head[cls] != SLOT_EMPTY) {
+    *off = sh->free_head[cls];
+    sh->free_head[cls] = (uint32_t)sh->arena[*off];
+  } else {
+    if ((uint64_t)sh->arena_len + need > ARENA_MAX_OFFSET)
+      return KVIDX_ELIMIT;
+    if (sh->arena_len + need > sh->arena_cap) {
+      uint64_t cap = sh->arena_cap ? (uint64_t)sh->arena_cap * 2 : 64;
+      while (cap < (uint64_t)sh->arena_len + need)
+        cap *= 2;
+      if (cap > ARENA_MAX_OFFSET)
+        cap = ARENA_MAX_OFFSET;
+      uint64_t *arena = realloc(sh->arena, cap * sizeof *arena);
+      if (arena == NULL)
+        return KVIDX_ENOMEM;
+      atomic_fetch_add_explicit(
+          &m->bytes, (int64_t)((cap - sh->arena_cap) * sizeof *arena),
+          memory_order_relaxed);
+      sh->arena = arena;
+      sh->arena_cap = (uint32_t)cap;
+    }
+    *off = sh->arena_len;
+    sh->arena_len += need;
+  }
+  sh->arena_live += need;
+  atomic_fetch_add_explicit(&m->live_bytes, (int64_t)(need * sizeof(uint64_t)),
+                            memory_order_relaxed);
+  return 0;
+}
+
+static void arena_free(mem_index *m, shard *sh, unsigned cls, uint32_t off) {
+  size_t cap = class_cap(cls);
+  sh->arena[off] = sh->free_head[cls];
+  sh->free_head[cls] = off;
+  sh->arena_live -= cap;
+  atomic_fetch_sub_explicit(&m->live_bytes, (int64_t)(cap * sizeof(uint64_t)),
+                            memory_order_relaxed);
+}
+
+/* ---- holder lists of a slot ----------------------------------------------*/
+
+static inline uint32_t h_count(const slot *s) {
+  return (s->a & SLOT_EXT) ? (s->b & EXT_COUNT_MASK) : 1u;
+}
+
+static inline unsigned h_class(const slot *s) {
+  return s->b >> EXT_CLASS_SHIFT;
+}
+
+/* Holders of s (pointer into the arena, or to *tmp for an inline holder). */
+static inline const uint64_t *h_view(const shard *sh, const slot *s,
+                                     uint64_t *tmp) {
+  if (s->a & SLOT_EXT)
+    return &sh->arena[s->a & ~SLOT_EXT];
+  *tmp = holder_pack(s->a, s->b);
+  return tmp;
+}
+
+static inline void h_set(shard *sh, slot *s, uint32_t i, uint64_t h) {
+  if (s->a & SLOT_EXT) {
+    sh->arena[(s->a & ~SLOT_EXT) + i] = h;
+  } else {
+    s->a = holder_inc(h);
+    s->b = holder_counts(h);
+  }
+}
+
+/* Moves the n holders of s to a fresh array of class cls. */
+static int h_move(mem_index *m, shard *sh, slot *s, unsigned cls) {
+  uint64_t tmp;
+  uint32_t n = h_count(s), off;
+  int rc = arena_alloc(m, sh, cls, &off);
+  if (rc != 0)
+    return rc;
+  memcpy(&sh->arena[off], h_view(sh, s, &tmp), n * sizeof(uint64_t));
+  if (s->a & SLOT_EXT)
+    arena_free(m, sh, h_class(s), s->a & ~SLOT_EXT);
+  s->a = SLOT_EXT | off;
+  s->b = n | ((uint32_t)cls << EXT_CLASS_SHIFT);
+  return 0;
+}
+
+static int h_append(mem_index *m, shard *sh, slot *s, uint64_t h) {
+  uint32_t n = h_count(s);
+  if (n >= EXT_COUNT_MASK)
+    return KVIDX_ELIMIT;
+  if (!(s->a & SLOT_EXT) || n == class_cap(h_class(s))) {
+    unsigned cls = (s->a & SLOT_EXT) ? h_class(s) + 1 : 0;
+    if (cls >= N_CLASSES)
+      return KVIDX_ELIMIT;
+    int rc = h_move(m, sh, s, cls);
+    if (rc != 0)
+      return rc;
+  }
+  sh->arena[(s->a & ~SLOT_EXT) + n] = h;
+  s->b++;
+  return 0;
+}
+
+/* Erases holder i keeping the order (oldest first). Returns the new count;
+ * at 0 the caller deletes the slot. */
+static uint32_t h_erase(mem_index *m, shard *sh, slot *s, uint32_t i) {
+  if (!(s->a & SLOT_EXT))
+    return 0;
+  uint64_t *hs = &sh->arena[s->a & ~SLOT_EXT];
+  uint32_t n = h_count(s);
+  memmove(&hs[i], &hs[i + 1], (n - 1 - i) * sizeof *hs);
+  n--;
+  s->b--;
+  if (n == 1) {
+    uint64_t h = hs[0];
+    arena_free(m, sh, h_class(s), s->a & ~SLOT_EXT);
+    s->a = holder_inc(h);
+    s->b = holder_counts(h);
+  } else if (h_class(s) > 0 && n <= class_cap(h_class(s)) / 4) {
+    /* Shrink lazily (at a quarter) so add/remove near a boundary does not
+     * move the array every time. A failed move just keeps the big array. */
+    (void)h_move(m, sh, s, h_class(s) - 1);
+  }
+  return n;
+}
+
+/* ---- holder bookkeeping --------------------------------------------------*/
+
+/* Drops a holder's contribution to its incarnation's counters and its
+ * reference (the incarnation may be recycled after this). */
+static void holder_release(mem_index *m, uint64_t h) {
+  kvidx__incarnation *inc = kvidx__inc_get(&m->reg, holder_inc(h));
+  uint32_t counts = holder_counts(h);
+  if (counts != 0)
+    atomic_fetch_sub_explicit(&inc->entries, 1, memory_order_relaxed);
+  for (unsigned t = 0; t < KVIDX_TIER_COUNT; t++) {
+    if (tier_count(counts, t) != 0)
+      atomic_fetch_sub_explicit(&inc->blocks[t], 1, memory_order_relaxed);
+  }
+  kvidx__inc_unref(&m->reg, holder_inc(h));
+}
+
+/* Removes the holders of cleared pods from the slot at pos. Returns 1 when
+ * that emptied (and deleted) the slot. */
+static int slot_prune(mem_index *m, shard *sh, size_t pos) {
+  slot *s = &sh->slots[pos];
+  uint64_t tmp;
+  for (uint32_t i = h_count(s); i-- > 0;) {
+    uint64_t h = h_view(sh, s, &tmp)[i];
+    if (kvidx__inc_alive(kvidx__inc_get(&m->reg, holder_inc(h))))
+      continue;
+    kvidx__inc_unref(&m->reg, holder_inc(h));
+    if (h_erase(m, sh, s, i) == 0) {
+      slot_delete(m, sh, pos);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Evicts the whole slot at pos (capacity bound). */
+static void slot_drop(mem_index *m, shard *sh, size_t pos) {
+  slot *s = &sh->slots[pos];
+  uint64_t tmp;
+  const uint64_t *hs = h_view(sh, s, &tmp);
+  uint32_t n = h_count(s);
+  for (uint32_t i = 0; i < n; i++)
+    holder_release(m, hs[i]);
+  if (s->a & SLOT_EXT)
+    arena_free(m, sh, h_class(s), s->a & ~SLOT_EXT);
+  slot_delete(m, sh, pos);
+}
+
+/* One CLOCK step sequence: evicts one slot. Returns 0 when the shard is
+ * empty. Bounded: two sweeps of the hand clear every reference bit. */
+static int shard_evict_one(mem_index *m, shard *sh) {
+  if (sh->used == 0)
+    return 0;
+  size_t cap = sh->mask + 1;
+  for (size_t step = 0; step < 2 * cap + 1; step++) {
+    size_t pos = sh->hand & sh->mask;
+    if (sh->slots[pos].a == SLOT_EMPTY || ref_test(sh, pos)) {
+      if (sh->slots[pos].a != SLOT_EMPTY)
+        ref_assign(sh, pos, 0);
+      sh->hand = pos + 1;
+      continue;
+    }
+    slot_drop(m, sh, pos);
+    atomic_fetch_add_explicit(&m->evictions, 1, memory_order_relaxed);
+    return 1;
+  }
+  return 0;
+}
+
+/* Incremental sweeper: visits a few slots and drops cleared pods' holders,
+ * so memory held by cleared pods is reclaimed without any full scan. */
+static void shard_sweep(mem_index *m, shard *sh) {
+  for (unsigned k = 0; k < SWEEP_STEP && sh->used > 0; k++) {
+    size_t pos = sh->sweep & sh->mask;
+    if (sh->slots[pos].a != SLOT_EMPTY && slot_prune(m, sh, pos))
+      continue; /* a later slot may have shifted into pos */
+    sh->sweep = pos + 1;
+  }
+}
+
+/* ---- add / remove in one shard (write lock held) -------------------------*/
+
+/* Makes room for one more key: grows the table, or evicts when a bound
+ * (max_keys, max_bytes) forbids growing. */
+static int shard_make_room(mem_index *m, shard *sh) {
+  const kvidx_index_opts *o = &m->opts;
+  if (o->max_keys != 0 &&
+      atomic_load_explicit(&m->keys, memory_order_relaxed) >=
+          (int64_t)o->max_keys)
+    shard_evict_one(m, sh);
+  size_t cap = sh->mask + 1;
+  if ((sh->used + 1) * LOAD_DEN <= cap * LOAD_NUM)
+    return 0;
+  if (o->max_bytes != 0) {
+    int64_t growth = (int64_t)(table_bytes(cap * 2) - table_bytes(cap));
+    if (atomic_load_explicit(&m->live_bytes, memory_order_relaxed) + growth >
+            (int64_t)o->max_bytes &&
+        shard_evict_one(m, sh))
+      return 0;
+  }
+  return shard_grow(m, sh);
+}
+
+static int shard_add(mem_index *m, shard *sh, uint64_t key, uint64_t h,
+                     uint32_t inc_id, kvidx_tier tier) {
+  kvidx__incarnation *inc = kvidx__inc_get(&m->reg, inc_id);
+  size_t pos = shard_find(sh, key, h);
+  if (pos != SIZE_MAX && slot_prune(m, sh, pos))
+    pos = SIZE_MAX;
+  if (pos == SIZE_MAX) {
+    int rc = shard_make_room(m, sh);
+    if (rc != 0)
+      return rc;
+    pos = (size_t)h & sh->mask;
+    while (sh->slots[pos].a != SLOT_EMPTY)
+      pos = (pos + 1) & sh->mask;
+    sh->slots[pos] = (slot){key, inc_id, tier_set(0, tier, 1)};
+    sh->used++;
+    atomic_fetch_add_explicit(&m->keys, 1, memory_order_relaxed);
+    kvidx__inc_ref(inc);
+    atomic_fetch_add_explicit(&inc->entries, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&inc->blocks[tier], 1, memory_order_relaxed);
+    ref_mark(sh, pos);
+    return 0;
+  }
+  slot *s = &sh->slots[pos];
+  ref_mark(sh, pos);
+  uint64_t tmp;
+  const uint64_t *hs = h_view(sh, s, &tmp);
+  uint32_t n = h_count(s);
+  for (uint32_t i = 0; i < n; i++) {
+    if (holder_inc(hs[i]) != inc_id)
+      continue;
+    uint32_t counts = holder_counts(hs[i]), c = tier_count(counts, tier);
+    if (c == 0)
+      atomic_fetch_add_explicit(&inc->blocks[tier], 1, memory_order_relaxed);
+    if (c < COUNT_MAX) /* saturates; see docs/index.md */
+      h_set(sh, s, i, holder_pack(inc_id, tier_set(counts, tier, c + 1)));
+    return 0;
+  }
+  uint64_t nh = holder_pack(inc_id, tier_set(0, tier, 1));
+  if (m->opts.max_pods_per_key != 0 && n >= m->opts.max_pods_per_key) {
+    /* llm-d's podCacheSize: the least recently added pod makes room. */
+    holder_release(m, hs[0]);
+    atomic_fetch_add_explicit(&m->pod_evictions, 1, memory_order_relaxed);
+    if (n == 1) {
+      h_set(sh, s, 0, nh);
+    } else {
+      uint64_t *w = &sh->arena[s->a & ~SLOT_EXT];
+      memmove(&w[0], &w[1], (n - 1) * sizeof *w);
+      w[n - 1] = nh;
+    }
+  } else {
+    int rc = h_append(m, sh, s, nh);
+    if (rc != 0)
+      return rc;
+  }
+  kvidx__inc_ref(inc);
+  atomic_fetch_add_explicit(&inc->entries, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&inc->blocks[tier], 1, memory_order_relaxed);
+  return 0;
+}
+
+/* Returns 1 when a copy was removed, 0 for a miss. */
+static int shard_remove(mem_index *m, shard *sh, uint64_t key, uint64_t h,
+                        uint32_t inc_id, kvidx_tier tier) {
+  size_t pos = shard_find(sh, key, h);
+  if (pos == SIZE_MAX || slot_prune(m, sh, pos))
+    return 0;
+  slot *s = &sh->slots[pos];
+  uint64_t tmp;
+  const uint64_t *hs = h_view(sh, s, &tmp);
+  uint32_t n = h_count(s);
+  for (uint32_t i = 0; i < n; i++) {
+    if (holder_inc(hs[i]) != inc_id)
+      continue;
+    uint32_t counts = holder_counts(hs[i]), c = tier_count(counts, tier);
+    if (c == 0)
+      return 0;
+    counts = tier_set(counts, tier, c - 1);
+    if (c > 1) {
+      h_set(sh, s, i, holder_pack(inc_id, counts));
+      return 1;
+    }
+    kvidx__incarnation *inc = kvidx__inc_get(&m->reg, inc_id);
+    atomic_fetch_sub_explicit(&inc->blocks[tier], 1, memory_order_relaxed);
+    if (counts != 0) {
+      h_set(sh, s, i, holder_pack(inc_id, counts));
+      return 1;
+    }
+    atomic_fetch_sub_explicit(&inc->entries, 1, memory_order_relaxed);
+    kvidx__inc_unref(&m->reg, inc_id);
+    if (h_erase(m, sh, s, i) == 0) {
+      if (s->a & SLOT_EXT)
+        arena_free(m, sh, h_class(s), s->a & ~SLOT_EXT);
+      slot_delete(m, sh, pos);
+    }
+    return 1;
+  }
+  return 0;
+}
+
+/* ---- model tables --------------------------------------------------------*/
+
+static void model_table_free(model_table *mt) {
+  for (unsigned i = 0; i < N_SHARDS; i++)
+    shard_destroy(&mt->shards[i]);
+  for (unsigned i = 0; i < ENGINE_STRIPES; i++) {
+    free(mt->engine[i].slots);
+    free(mt->engine[i].used);
+    pthread_rwlock_destroy(&mt->engine[i].lock);
+  }
+  free(mt);
+}
+
+static model_table *model_get(mem_index *m, uint32_t model, int create) {
+  model_table *mt =
+      atomic_load_explicit(&m->models[model], memory_order_acquire);
+  if (mt != NULL || !create)
+    return mt;
+  pthread_mutex_lock(&m->model_lock);
+  mt = atomic_load_explicit(&m->models[model], memory_order_acquire);
+  if (mt == NULL) {
+    mt = aligned_alloc(64, (sizeof *mt + 63) / 64 * 64);
+    if (mt != NULL) {
+      memset(mt, 0, sizeof *mt);
+      int rc = 0;
+      unsigned i;
+      for (i = 0; i < N_SHARDS && rc == 0; i++)
+        rc = shard_init(m, &mt->shards[i]);
+      for (unsigned e = 0; e < ENGINE_STRIPES; e++)
+        pthread_rwlock_init(&mt->engine[e].lock, NULL);
+      if (rc != 0) {
+        /* shard i-1 failed and holds nothing; the others are complete. */
+        for (unsigned j = i; j < N_SHARDS; j++)
+          pthread_rwlock_init(&mt->shards[j].lock, NULL);
+        model_table_free(mt);
+        mt = NULL;
+      } else {
+        atomic_store_explicit(&m->models[model], mt, memory_order_release);
+      }
+    }
+  }
+  pthread_mutex_unlock(&m->model_lock);
+  return mt;
+}
+
+/* ---- writes --------------------------------------------------------------*/
+
+static inline void prefetch_slot(model_table *mt, uint64_t key) {
+  uint64_t h = mix64(key);
+  shard *sh = shard_of(mt, h);
+  slot *slots = atomic_load_explicit(&sh->slots_hint, memory_order_relaxed);
+  size_t mask = atomic_load_explicit(&sh->mask_hint, memory_order_relaxed);
+  __builtin_prefetch(&slots[(size_t)h & mask]);
+}
+
+static int mem_add(kvidx_index *idx, uint32_t model, uint32_t pod,
+                   kvidx_tier tier, const uint64_t *keys, size_t n) {
+  mem_index *m = (mem_index *)idx;
+  model_table *mt = model_get(m, model, 1);
+  kvidx__pod_state *ps = kvidx__pod_state_get(&m->reg, pod, 1);
+  if (mt == NULL || ps == NULL)
+    return KVIDX_ENOMEM;
+  pthread_mutex_lock(&ps->lock);
+  uint32_t inc;
+  int rc = kvidx__pod_incarnation(&m->reg, ps, pod, &inc);
+  size_t done = 0;
+  for (; rc == 0 && done < n; done++) {
+    if (done + PREFETCH_AHEAD < n)
+      prefetch_slot(mt, keys[done + PREFETCH_AHEAD]);
+    uint64_t h = mix64(keys[done]);
+    shard *sh = shard_of(mt, h);
+    pthread_rwlock_wrlock(&sh->lock);
+    rc = shard_add(m, sh, keys[done], h, inc, tier);
+    shard_sweep(m, sh);
+    if (m->opts.max_bytes != 0) {
+      while (atomic_load_explicit(&m->live_bytes, memory_order_relaxed) >
+                 (int64_t)m->opts.max_bytes &&
+             shard_evict_one(m, sh))
+        ;
+    }
+    pthread_rwlock_unlock(&sh->lock);
+  }
+  pthread_mutex_unlock(&ps->lock);
+  if (rc != 0) {
+    done--;
+    kvidx_log_warn("index", "add failed pod=%u model=%u err=%s", pod, model,
+                   kvidx_err_name(rc));
+  }
+  atomic_fetch_add_explicit(&m->adds, done, memory_order_relaxed);
+  return rc;
+}
+
+static int mem_remove(kvidx_index *idx, uint32_t model, uint32_t pod,
+                      kvidx_tier tier, const uint64_t *keys, size_t n) {
+  mem_index *m = (mem_index *)idx;
+  model_table *mt = model_get(m, model, 0);
+  kvidx__pod_state *ps = kvidx__pod_state_get(&m->reg, pod, 0);
+  size_t removed = 0;
+  if (mt != NULL && ps != NULL) {
+    pthread_mutex_lock(&ps->lock);
+    uint32_t inc = atomic_load_explicit(&ps->inc, memory_order_relaxed);
+    for (size_t i = 0; inc != KVIDX__NO_INCARNATION && i < n; i++) {
+      if (i + PREFETCH_AHEAD < n)
+        prefetch_slot(mt, keys[i + PREFETCH_AHEAD]);
+      uint64_t h = mix64(keys[i]);
+      shard *sh = shard_of(mt, h);
+      pthread_rwlock_wrlock(&sh->lock);
+      removed += (size_t)shard_remove(m, sh, keys[i], h, inc, tier);
+      shard_sweep(m, sh);
+      pthread_rwlock_unlock(&sh->lock);
+    }
+    pthread_mutex_unlock(&ps->lock);
+  }
+  atomic_fetch_add_explicit(&m->removes, removed, memory_order_relaxed);
+  atomic_fetch_add_explicit(&m->remove_misses, n - removed,
+                            memory_order_relaxed);
+  return 0;
+}
+
+static int mem_clear_pod(kvidx_index *idx, uint32_t pod) {
+  mem_index *m = (mem_index *)idx;
+  kvidx__pod_state *ps = kvidx__pod_state_get(&m->reg, pod, 0);
+  if (ps != NULL) {
+    pthread_mutex_lock(&ps->lock);
+    kvidx__pod_retire(&m->reg, ps);
+    pthread_mutex_unlock(&ps->lock);
+  }
+  atomic_fetch_add_explicit(&m->clears, 1, memory_order_relaxed);
+  return 0;
+}
+
+/* ---- lookup --------------------------------------------------------------*/
+
+/* Eligible-pod filter: a bitmap over pod ids (small: 1,000 pods = 128 B). */
+typedef struct {
+  uint64_t *bits;
+  size_t words;
+  uint64_t stack[64];
+} pod_filter;
+
+static int filter_init(pod_filter *f, const uint32_t *pods, size_t n_pods) {
+  f->bits = NULL;
+  f->words = 0;
+  if (n_pods == 0)
+    return 0;
+  uint32_t max = 0;
+  for (size_t i = 0; i < n_pods; i++)
+    max = pods[i] > max ? pods[i] : max;
+  f->words = (size_t)max / 64 + 1;
+  f->bits = f->words <= 64 ? f->stack : calloc(f->words, sizeof *f->bits);
+  if (f->bits == NULL)
+    return KVIDX_ENOMEM;
+  memset(f->bits, 0, f->words * sizeof *f->bits);
+  for (size_t i = 0; i < n_pods; i++)
+    f->bits[pods[i] / 64] |= 1ull << (pods[i] % 64);
+  return 0;
+}
+
+static inline int filter_pass(const pod_filter *f, uint32_t pod) {
+  if (f->words == 0)
+    return 1;
+  return pod / 64 < f->words && ((f->bits[pod / 64] >> (pod % 64)) & 1u);
+}
+
+/* Holder output buffer of one lookup (on the stack until it is too small). */
+typedef struct {
+  kvidx_holder *v;
+  size_t cap;
+  kvidx_holder stack[128];
+} holder_buf;
+
+static int buf_reserve(holder_buf *b, size_t n) {
+  if (n <= b->cap)
+    return 0;
+  size_t cap = b->cap * 2 > n ? b->cap * 2 : n;
+  kvidx_holder *v = malloc(cap * sizeof *v);
+  if (v == NULL)
+    return KVIDX_ENOMEM;
+  if (b->v != b->stack)
+    free(b->v);
+  b->v = v;
+  b->cap = cap;
+  return 0;
+}
+
+/* Copies the live, eligible holders of keys[i] into buf. Returns their number,
+ * 0 when the key is absent, or a negative error. Takes the read lock. */
+static int lookup_key(mem_index *m, model_table *mt, uint64_t key,
+                      const pod_filter *f, holder_buf *buf) {
+  uint64_t h = mix64(key);
+  shard *sh = shard_of(mt, h);
+  pthread_rwlock_rdlock(&sh->lock);
+  size_t pos = shard_find(sh, key, h);
+  int k = 0;
+  if (pos != SIZE_MAX) {
+    const slot *s = &sh->slots[pos];
+    uint64_t tmp;
+    const uint64_t *hs = h_view(sh, s, &tmp);
+    uint32_t n = h_count(s);
+    if (buf_reserve(buf, n) != 0) {
+      pthread_rwlock_unlock(&sh->lock);
+      return KVIDX_ENOMEM;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+      kvidx__incarnation *inc = kvidx__inc_get(&m->reg, holder_inc(hs[i]));
+      if (!kvidx__inc_alive(inc))
+        continue;
+      uint32_t pod = atomic_load_explicit(&inc->pod, memory_order_relaxed);
+      if (!filter_pass(f, pod))
+        continue;
+      buf->v[k].pod = pod;
+      buf->v[k].tiers = tier_bits(holder_counts(hs[i]));
+      k++;
+    }
+    if (k > 0)
+      ref_mark(sh, pos);
+  }
+  pthread_rwlock_unlock(&sh->lock);
+  return k;
+}
+
+static int mem_lookup(kvidx_index *idx, uint32_t model, const uint64_t *keys,
+                      size_t n, const uint32_t *pods, size_t n_pods,
+                      kvidx_lookup_fn cb, void *userdata) {
+  mem_index *m = (mem_index *)idx;
+  model_table *mt = model_get(m, model, 0);
+  if (mt == NULL)
+    return 0;
+  pod_filter f;
+  if (filter_init(&f, pods, n_pods) != 0)
+    return KVIDX_ENOMEM;
+  holder_buf buf;
+  buf.v = buf.stack;
+  buf.cap = sizeof buf.stack / sizeof buf.stack[0];
+  int rc = 0;
+  size_t i = 0;
+  for (size_t p = 0; p < PREFETCH_AHEAD && p < n; p++)
+    prefetch_slot(mt, keys[p]);
+  for (; i < n; i++) {
+    if (i + PREFETCH_AHEAD < n)
+      prefetch_slot(mt, keys[i + PREFETCH_AHEAD]);
+    int k = lookup_key(m, mt, keys[i], &f, &buf);
+    if (k < 0)
+      rc = k;
+    if (k <= 0 || cb(userdata, i, buf.v, (size_t)k) != 0) {
+      i += (k > 0); /* a key handed to cb counts as reported */
+      break;
+    }
+  }
+  if (buf.v != buf.stack)
+    free(buf.v);
+  if (f.bits != f.stack)
+    free(f.bits);
+  return rc != 0 ? rc : (int)i;
+}
+
+/* ---- engine keys -> request keys -----------------------------------------*/
+/* Per model, 16 striped open-addressing maps with their own rwlocks. Kept
+ * only when the engine's hashing cannot be reproduced; not on the hot path.*/
+
+static engine_stripe *stripe_of(model_table *mt, uint64_t h) {
+  return &mt->engine[h >> 60];
+}
+
+static size_t engine_find(const engine_stripe *st, uint64_t key, uint64_t h) {
+  if (st->slots == NULL)
+    return SIZE_MAX;
+  for (size_t i = (size_t)h & st->mask;; i = (i + 1) & st->mask) {
+    if (!st->used[i])
+      return SIZE_MAX;
+    if (st->slots[i].key == key)
+      return i;
+  }
+}
+
+static int engine_grow(mem_index *m, engine_stripe *st) {
+  size_t old_cap = st->slots ? st->mask + 1 : 0;
+  size_t cap = old_cap ? old_cap * 2 : 64;
+  engine_slot *slots = malloc(cap * sizeof *slots);
+  uint8_t *used = calloc(cap, 1);
+  if (slots == NULL || used == NULL) {
+    free(slots);
+    free(used);
+    return KVIDX_ENOMEM;
+  }
+  for (size_t i = 0; i < old_cap; i++) {
+    if (!st->used[i])
+      continue;
+    size_t j = (size_t)mix64(st->slots[i].key) & (cap - 1);
+    while (used[j])
+      j = (j + 1) & (cap - 1);
+    slots[j] = st->slots[i];
+    used[j] = 1;
+  }
+  free(st->slots);
+  free(st->used);
+  st->slots = slots;
+  st->used = used;
+  st->mask = cap - 1;
+  int64_t delta = (int64_t)((cap - old_cap) * (sizeof *slots + 1));
+  atomic_fetch_add_explicit(&m->bytes, delta, memory_order_relaxed);
+  atomic_fetch_add_explicit(&m->live_bytes, delta, memory_order_relaxed);
+  return 0;
+}
+
+static int engine_put(mem_index *m, engine_stripe *st, uint64_t key, uint64_t h,
+                      uint64_t val) {
+  size_t pos = engine_find(st, key, h);
+  if (pos != SIZE_MAX) {
+    st->slots[pos].val = val;
+    return 0;
+  }
+  if (st->slots == NULL || (st->n + 1) * LOAD_DEN > (st->mask + 1) * LOAD_NUM) {
+    int rc = engine_grow(m, st);
+    if (rc != 0)
+      return rc;
+  }
+  pos = (size_t)h & st->mask;
+  while (st->used[pos])
+    pos = (pos + 1) & st->mask;
+  st->slots[pos] = (engine_slot){key, val};
+  st->used[pos] = 1;
+  st->n++;
+  return 0;
+}
+
+static void engine_del(engine_stripe *st, size_t pos) {
+  size_t i = pos, j = pos;
+  for (;;) {
+    j = (j + 1) & st->mask;
+    if (!st->used[j])
+      break;
+    size_t k = (size_t)mix64(st->slots[j].key) & st->mask;
+    int stays = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
+    if (stays)
+      continue;
+    st->slots[i] = st->slots[j];
+    i = j;
+  }
+  st->used[i] = 0;
+  st->n--;
+}
+
+static int mem_map_engine_keys(kvidx_index *idx, uint32_t model,
+                               const uint64_t *engine_keys,
+                               const uint64_t *request_keys, size_t n) {
+  mem_index *m = (mem_index *)idx;
+  model_table *mt = model_get(m, model, 1);
+  if (mt == NULL)
+    return KVIDX_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t h = mix64(engine_keys[i]);
+    engine_stripe *st = stripe_of(mt, h);
+    pthread_rwlock_wrlock(&st->lock);
+    int rc = engine_put(m, st, engine_keys[i], h, request_keys[i]);
+    pthread_rwlock_unlock(&st->lock);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
+}
+
+static int mem_resolve_engine_key(kvidx_index *idx, uint32_t model,
+                                  uint64_t engine_key, uint64_t *request_key) {
+  model_table *mt = model_get((mem_index *)idx, model, 0);
+  if (mt == NULL)
+    return KVIDX_ENOTFOUND;
+  uint64_t h = mix64(engine_key);
+  engine_stripe *st = stripe_of(mt, h);
+  pthread_rwlock_rdlock(&st->lock);
+  size_t pos = engine_find(st, engine_key, h);
+  if (pos != SIZE_MAX)
+    *request_key = st->slots[pos].val;
+  pthread_rwlock_unlock(&st->lock);
+  return pos != SIZE_MAX ? 0 : KVIDX_ENOTFOUND;
+}
+
+static int mem_unmap_engine_keys(kvidx_index *idx, uint32_t model,
+                                 const uint64_t *engine_keys, size_t n) {
+  model_table *mt = model_get((mem_index *)idx, model, 0);
+  for (size_t i = 0; mt != NULL && i < n; i++) {
+    uint64_t h = mix64(engine_keys[i]);
+    engine_stripe *st = stripe_of(mt, h);
+    pthread_rwlock_wrlock(&st->lock);
+    size_t pos = engine_find(st, engine_keys[i], h);
+    if (pos != SIZE_MAX)
+      engine_del(st, pos);
+    pthread_rwlock_unlock(&st->lock);
+  }
+  return 0;
+}
+
+/* ---- statistics ----------------------------------------------------------*/
+
+static kvidx__incarnation *live_inc(mem_index *m, uint32_t pod) {
+  kvidx__pod_state *ps = kvidx__pod_state_get(&m->reg, pod, 0);
+  if (ps == NULL)
+    return NULL;
+  uint32_t id = atomic_load_explicit(&ps->inc, memory_order_acquire);
+  return id == KVIDX__NO_INCARNATION ? NULL : kvidx__inc_get(&m->reg, id);
+}
+
+static int mem_get_stats(kvidx_index *idx, kvidx_index_stats *out) {
+  mem_index *m = (mem_index *)idx;
+  /* Entries are summed over the pods' live incarnations: O(pods), and a
+   * cleared pod's not-yet-reclaimed holders are (correctly) not counted. */
+  uint32_t n_pods = kvidx__intern_count(&idx->pods);
+  for (uint32_t p = 0; p < n_pods; p++) {
+    kvidx__incarnation *inc = live_inc(m, p);
+    if (inc != NULL)
+      out->entries += atomic_load_explicit(&inc->entries, memory_order_relaxed);
+  }
+  int64_t keys = atomic_load_explicit(&m->keys, memory_order_relaxed);
+  int64_t bytes = atomic_load_explicit(&m->bytes, memory_order_relaxed);
+  out->keys = keys > 0 ? (uint64_t)keys : 0;
+  out->bytes = (bytes > 0 ? (uint64_t)bytes : 0) + sizeof *m;
+  out->adds = atomic_load_explicit(&m->adds, memory_order_relaxed);
+  out->removes = atomic_load_explicit(&m->removes, memory_order_relaxed);
+  out->remove_misses =
+      atomic_load_explicit(&m->remove_misses, memory_order_relaxed);
+  out->evictions = atomic_load_explicit(&m->evictions, memory_order_relaxed);
+  out->clears = atomic_load_explicit(&m->clears, memory_order_relaxed);
+  out->pod_evictions =
+      atomic_load_explicit(&m->pod_evictions, memory_order_relaxed);
+  return 0;
+}
+
+static int mem_pod_blocks(kvidx_index *idx, uint32_t pod,
+                          uint64_t blocks[KVIDX_TIER_COUNT]) {
+  kvidx__incarnation *inc = live_inc((mem_index *)idx, pod);
+  for (unsigned t = 0; inc != NULL && t < KVIDX_TIER_COUNT; t++)
+    blocks[t] = atomic_load_explicit(&inc->blocks[t], memory_order_relaxed);
+  return 0;
+}
+
+/* ---- life cycle ----------------------------------------------------------*/
+
+static int mem_ready(kvidx_index *idx) {
+  (void)idx;
+  return 0;
+}
+
+static void mem_free(kvidx_index *idx) {
+  mem_index *m = (mem_index *)idx;
+  for (uint32_t i = 0; i < KVIDX_INDEX_MAX_MODELS; i++) {
+    model_table *mt = atomic_load(&m->models[i]);
+    if (mt != NULL)
+      model_table_free(mt);
+  }
+  kvidx__pod_registry_destroy(&m->reg);
+  pthread_mutex_destroy(&m->model_lock);
+  kvidx__index_base_destroy(idx);
+  free(m);
+}
+
+static const kvidx__index_ops memory_ops = {
+    .name = "memory",
+    .ready = mem_ready,
+    .add = mem_add,
+    .remove = mem_remove,
+    .clear_pod = mem_clear_pod,
+    .map_engine_keys = mem_map_engine_keys,
+    .resolve_engine_key = mem_resolve_engine_key,
+    .unmap_engine_keys = mem_unmap_engine_keys,
+    .lookup = mem_lookup,
+    .get_stats = mem_get_stats,
+    .pod_blocks = mem_pod_blocks,
+    .free = mem_free,
+};
+
+int kvidx_index_new_memory(const kvidx_index_opts *opts, kvidx_index **out) {
+  if (out == NULL)
+    return KVIDX_EINVAL;
+  *out = NULL;
+  mem_index *m = calloc(1, sizeof *m);
+  if (m == NULL)
+    return KVIDX_ENOMEM;
+  if (opts != NULL)
+    m->opts = *opts;
+  int rc = kvidx__index_base_init(&m->base, &memory_ops);
+  if (rc != 0) {
+    free(m);
+    return rc;
+  }
+  rc = kvidx__pod_registry_init(&m->reg, KVIDX_INDEX_MAX_PODS);
+  if (rc != 0) {
+    kvidx__index_base_destroy(&m->base);
+    free(m);
+    return rc;
+  }
+  pthread_mutex_init(&m->model_lock, NULL);
+  *out = &m->base;
+  return 0;
+}

@@ -1,0 +1,148 @@
+/*
+ * score.c: the longest-prefix scorer, on top of kvidx_index_lookup().
+ *
+ * Semantics are llm-d's LongestPrefixScorer (pkg/kvcache/kvblock_scorer.go):
+ * the pods holding block 0 start "active" with the weight of the best tier
+ * they hold block 0 in; for each later block, the active set becomes its
+ * intersection with the block's holders, and every pod still active adds the
+ * weight of the best tier it holds that block in. Scoring stops when no pod
+ * is active (and the lookup stops at the first block nobody eligible holds).
+ *
+ * Implementation: instead of set intersections, run[pod] is the length of the
+ * prefix the pod has held so far; a holder of block i extends its run only if
+ * run[pod] == i. That is O(holders) per block with two dense arrays indexed by
+ * pod id, allocated per call (12 bytes per interned pod).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "index/index_impl.h"
+#include "kvidx.h"
+
+/* Defaults follow llm-d's DefaultKVCacheBackendConfig: gpu 1.0, cpu 0.8,
+ * shared_storage (our fs) 0.4, storage 0.3, object_store (our obj) 0.2. */
+void kvidx_tier_weights_init(kvidx_tier_weights *w) {
+  if (w == NULL)
+    return;
+  w->weight[KVIDX_TIER_GPU] = 1.0;
+  w->weight[KVIDX_TIER_CPU] = 0.8;
+  w->weight[KVIDX_TIER_FS] = 0.4;
+  w->weight[KVIDX_TIER_STORAGE] = 0.3;
+  w->weight[KVIDX_TIER_OBJ] = 0.2;
+}
+
+int kvidx_tier_weights_set(kvidx_tier_weights *w, const char *tier,
+                           double weight) {
+  if (w == NULL || tier == NULL || !(weight >= 0.0) || weight > 1e9)
+    return KVIDX_EINVAL;
+  kvidx_tier t;
+  int rc = kvidx_tier_parse(tier, strlen(tier), &t);
+  if (rc != 0 || tier[0] == '\0')
+    return KVIDX_ENOTFOUND;
+  w->weight[t] = weight;
+  return 0;
+}
+
+typedef struct {
+  double best[1u << KVIDX_TIER_COUNT]; /* best weight per tier bit set */
+  uint32_t *run;                       /* prefix length held, per pod */
+  double *score;                       /* per pod */
+  uint32_t *touched;                   /* pods that held block 0 */
+  size_t n_touched;
+  uint32_t n_pods; /* size of run/score */
+} score_state;
+
+static int on_key(void *userdata, size_t i, const kvidx_holder *holders,
+                  size_t n) {
+  score_state *st = userdata;
+  size_t active = 0;
+  for (size_t k = 0; k < n; k++) {
+    uint32_t pod = holders[k].pod;
+    /* A pod interned after the arrays were sized cannot hold block 0 of
+     * this call in a way we saw; skip it (it scores 0, as if absent). */
+    if (pod >= st->n_pods || st->run[pod] != i)
+      continue;
+    if (i == 0)
+      st->touched[st->n_touched++] = pod;
+    st->run[pod] = (uint32_t)i + 1;
+    st->score[pod] +=
+        st->best[holders[k].tiers & ((1u << KVIDX_TIER_COUNT) - 1)];
+    active++;
+  }
+  return active == 0; /* no pod still holds the whole prefix: stop */
+}
+
+static void best_weights(score_state *st, const kvidx_tier_weights *w) {
+  for (unsigned bits = 0; bits < (1u << KVIDX_TIER_COUNT); bits++) {
+    double best = 0.0;
+    for (unsigned t = 0; t < KVIDX_TIER_COUNT; t++) {
+      if ((bits >> t) & 1u && w->weight[t] > best)
+        best = w->weight[t];
+    }
+    st->best[bits] = best;
+  }
+}
+
+static int cmp_score(const void *pa, const void *pb) {
+  const kvidx_pod_score *a = pa, *b = pb;
+  if (a->score != b->score)
+    return a->score > b->score ? -1 : 1;
+  if (a->blocks != b->blocks)
+    return a->blocks > b->blocks ? -1 : 1;
+  return a->pod < b->pod ? -1 : (a->pod > b->pod);
+}
+
+/* Sorts the pods that held block 0 by score and copies the best to out. */
+static int emit(const score_state *st, kvidx_pod_score *out, size_t max_out,
+                size_t *n_out) {
+  if (st->n_touched == 0)
+    return 0;
+  kvidx_pod_score *all = malloc(st->n_touched * sizeof *all);
+  if (all == NULL)
+    return KVIDX_ENOMEM;
+  for (size_t j = 0; j < st->n_touched; j++) {
+    uint32_t pod = st->touched[j];
+    all[j] = (kvidx_pod_score){pod, st->score[pod], st->run[pod]};
+  }
+  qsort(all, st->n_touched, sizeof *all, cmp_score);
+  size_t k = st->n_touched < max_out ? st->n_touched : max_out;
+  if (k > 0)
+    memcpy(out, all, k * sizeof *all);
+  *n_out = k;
+  free(all);
+  return 0;
+}
+
+int kvidx_score_prefix(kvidx_index *idx, const kvidx_tier_weights *w,
+                       uint32_t model, const uint64_t *keys, size_t n,
+                       const uint32_t *pods, size_t n_pods,
+                       kvidx_pod_score *out, size_t max_out, size_t *n_out) {
+  if (idx == NULL || n_out == NULL || (out == NULL && max_out > 0) ||
+      (keys == NULL && n > 0) || (pods == NULL && n_pods > 0))
+    return KVIDX_EINVAL;
+  *n_out = 0;
+  kvidx_tier_weights defaults;
+  if (w == NULL) {
+    kvidx_tier_weights_init(&defaults);
+    w = &defaults;
+  }
+  score_state st;
+  memset(&st, 0, sizeof st);
+  best_weights(&st, w);
+  st.n_pods = kvidx__intern_count(&idx->pods);
+  if (n == 0 || st.n_pods == 0) /* still validates model and pods */
+    return kvidx_index_lookup(idx, model, keys, 0, pods, n_pods, on_key, &st);
+  st.run = calloc(st.n_pods, sizeof *st.run);
+  st.score = calloc(st.n_pods, sizeof *st.score);
+  st.touched = malloc(st.n_pods * sizeof *st.touched);
+  int rc = KVIDX_ENOMEM;
+  if (st.run != NULL && st.score != NULL && st.touched != NULL)
+    rc = kvidx_index_lookup(idx, model, keys, n, pods, n_pods, on_key, &st);
+  if (rc >= 0)
+    rc = emit(&st, out, max_out, n_out);
+  free(st.run);
+  free(st.score);
+  free(st.touched);
+  return rc;
+}
