@@ -14,6 +14,7 @@ PACKAGES=(
   libcurl4-openssl-dev
   # services and test oracles
   redis-server python3 python3-msgpack python3-zmq python3-cbor2 python3-xxhash
+  python3-yaml
   nodejs npm curl ca-certificates
   # benchmarks
   wrk
