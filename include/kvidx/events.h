@@ -169,6 +169,12 @@ typedef struct {
    * computes its own keys from token_ids and maps engine -> request keys, as
    * llm-d does. Default 1. */
   int engine_hashes_match;
+  /* engine_hashes_match == 0 only: entries of the cache engine hash -> full
+   * digest of kvidx's own block, which a child block's hash is chained from
+   * (a 64-bit key cannot seed a 256-bit chain). A child whose parent fell
+   * out of the cache counts in unresolved_parents and is skipped. Default
+   * 262144 (about 12 MiB). */
+  size_t digest_cache_entries;
 } kvidx_applier_opts;
 
 typedef struct {
