@@ -145,8 +145,8 @@ static int get_pod(kvidx_applier *a, const char *pod, pod_entry **out) {
   }
   pod_entry *p = calloc(1, sizeof *p);
   int rc = p ? 0 : KVIDX_ENOMEM;
-  if (rc == 0 && ((p->name = strdup(pod)) == NULL ||
-                  kvidx_decoder_new(&p->dec) != 0))
+  if (rc == 0 &&
+      ((p->name = strdup(pod)) == NULL || kvidx_decoder_new(&p->dec) != 0))
     rc = KVIDX_ENOMEM;
   if (rc == 0)
     rc = kvidx_index_pod_id(a->opts.index, pod, &p->pod_id);
@@ -180,8 +180,7 @@ static int group_applies(pod_entry *pe, const kvidx_event *ev) {
   int32_t g = ev->group_idx;
   if (g < 0)
     return 1;
-  if (ev->type == KVIDX_EVENT_BLOCK_STORED && ev->spec_kind != NULL &&
-      g < 64) {
+  if (ev->type == KVIDX_EVENT_BLOCK_STORED && ev->spec_kind != NULL && g < 64) {
     uint64_t bit = (uint64_t)1 << g;
     if (is_full_attention(ev->spec_kind, ev->spec_kind_len)) {
       pe->full_groups |= bit;
@@ -199,8 +198,8 @@ static int group_applies(pod_entry *pe, const kvidx_event *ev) {
 /* ---- digest cache (engine_hashes_match == 0) ---------------------------- */
 
 static size_t slot_of(const kvidx_applier *a, uint32_t model, uint64_t key) {
-  uint64_t h = (key ^ ((uint64_t)model * 0x9e3779b97f4a7c15ULL)) *
-               0xff51afd7ed558ccdULL;
+  uint64_t h =
+      (key ^ ((uint64_t)model * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
   return (size_t)(h >> 20) & a->cache_mask;
 }
 
@@ -258,9 +257,10 @@ static int reserve_scratch(pod_entry *pe, size_t n) {
 static void apply_error(apply_ctx *x, const char *what, int rc) {
   uint64_t n = atomic_fetch_add(&x->a->c.apply_errors, 1) + 1;
   if (n <= 20 || n % 1000 == 0)
-    kvidx_log_warn("events", "event not applied: %s pod=%s err=%s "
-                   "apply_errors=%llu", what, x->pod, kvidx_err_name(rc),
-                   (unsigned long long)n);
+    kvidx_log_warn("events",
+                   "event not applied: %s pod=%s err=%s "
+                   "apply_errors=%llu",
+                   what, x->pod, kvidx_err_name(rc), (unsigned long long)n);
 }
 
 /* Translates engine hashes to request keys through the index's map; keys
@@ -310,10 +310,9 @@ static int stored_own_keys(apply_ctx *x, const kvidx_event *ev) {
   }
   /* The event does not say where in the prompt its first token is; any
    * non-zero position keeps cache_salt (first block only) out. */
-  int got = kvidx_hash_blocks(a->opts.hasher, ev->has_parent ? &parent : NULL,
-                              ev->has_parent ? bs : 0, ev->token_ids,
-                              ev->n_token_ids, &extra, pe->digests, pe->keys,
-                              n);
+  int got = kvidx_hash_blocks(
+      a->opts.hasher, ev->has_parent ? &parent : NULL, ev->has_parent ? bs : 0,
+      ev->token_ids, ev->n_token_ids, &extra, pe->digests, pe->keys, n);
   if (got < 0 || (size_t)got != n) {
     apply_error(x, "hashing token_ids failed", got < 0 ? got : KVIDX_ERANGE);
     return 0;
@@ -359,8 +358,8 @@ static int on_event(void *userdata, const kvidx_event *ev) {
       if (rc == 0)
         atomic_fetch_add(&a->c.blocks_added, ev->n_block_hashes);
     } else {
-      rc = kvidx_index_remove(a->opts.index, pe->model_id, pe->pod_id,
-                              ev->tier, ev->block_hashes, ev->n_block_hashes);
+      rc = kvidx_index_remove(a->opts.index, pe->model_id, pe->pod_id, ev->tier,
+                              ev->block_hashes, ev->n_block_hashes);
       if (rc == 0)
         atomic_fetch_add(&a->c.blocks_removed, ev->n_block_hashes);
     }
@@ -404,10 +403,11 @@ int kvidx_applier_apply_batch(kvidx_applier *a, const char *pod,
   if (rc != 0) {
     uint64_t n = atomic_fetch_add(&a->c.decode_errors, 1) + 1;
     if (n <= 20 || n % 1000 == 0)
-      kvidx_log_warn("events", "malformed batch dropped: %s at byte %zu of "
+      kvidx_log_warn("events",
+                     "malformed batch dropped: %s at byte %zu of "
                      "%zu pod=%s err=%s decode_errors=%llu",
-                     info.error ? info.error : "?", info.error_offset, len,
-                     pod, kvidx_err_name(rc), (unsigned long long)n);
+                     info.error ? info.error : "?", info.error_offset, len, pod,
+                     kvidx_err_name(rc), (unsigned long long)n);
   }
   return rc;
 }

@@ -249,15 +249,16 @@ static void enqueue(kvidx_ingestor *ing, ingest_item *it) {
   const char *t = zmq_msg_data(&it->topic);
   uint32_t h = kvidx__pod_shard_hash(t + it->pod_off, it->pod_len);
   ingest_shard *s = &ing->shards[h % ing->n_shards];
-  int block = ing->opts.queue_policy == KVIDX_QUEUE_BLOCK ||
-              it->kind == ITEM_CLEAR_POD;
+  int block =
+      ing->opts.queue_policy == KVIDX_QUEUE_BLOCK || it->kind == ITEM_CLEAR_POD;
   int rc = kvidx__shard_queue_push(&s->queue, it, block);
   if (rc != 0) {
     /* Dropped: the pod's next batch shows a seq gap, which the worker
      * repairs by replay or by clearing the pod. */
     uint64_t n = atomic_fetch_add(&ing->c.queue_drops, 1) + 1;
     if (kvidx__ingest_should_log(n))
-      kvidx_log_warn("events", "shard queue full, batch dropped pod=%.*s "
+      kvidx_log_warn("events",
+                     "shard queue full, batch dropped pod=%.*s "
                      "seq=%llu queue_drops=%llu",
                      (int)it->pod_len, t + it->pod_off,
                      (unsigned long long)it->seq, (unsigned long long)n);
@@ -438,11 +439,10 @@ int kvidx_ingestor_start(kvidx_ingestor *ing) {
     kvidx_ingestor_stop(ing);
     return KVIDX_ESYS;
   }
-  kvidx_log_info("events", "ingestor started bind=%s workers=%u policy=%s",
-                 ing->bind_endpoint ? ing->bind_endpoint : "(none)",
-                 ing->n_shards,
-                 ing->opts.queue_policy == KVIDX_QUEUE_BLOCK ? "block"
-                                                             : "drop-resync");
+  kvidx_log_info(
+      "events", "ingestor started bind=%s workers=%u policy=%s",
+      ing->bind_endpoint ? ing->bind_endpoint : "(none)", ing->n_shards,
+      ing->opts.queue_policy == KVIDX_QUEUE_BLOCK ? "block" : "drop-resync");
   return 0;
 }
 
@@ -477,9 +477,9 @@ static int check_endpoint(kvidx_ingestor *ing, const char *endpoint) {
 
 int kvidx_ingestor_add_pod(kvidx_ingestor *ing, const kvidx_pod_endpoint *pod) {
   if (ing == NULL || pod == NULL || pod->endpoint == NULL ||
-      (pod->pod && (strlen(pod->pod) == 0 ||
-                    strlen(pod->pod) > KVIDX_EVENTS_MAX_NAME ||
-                    strchr(pod->pod, '@'))) ||
+      (pod->pod &&
+       (strlen(pod->pod) == 0 || strlen(pod->pod) > KVIDX_EVENTS_MAX_NAME ||
+        strchr(pod->pod, '@'))) ||
       (pod->model && strlen(pod->model) > KVIDX_EVENTS_MAX_NAME))
     return KVIDX_EINVAL;
   int rc = check_endpoint(ing, pod->endpoint);
@@ -590,9 +590,9 @@ void kvidx_ingestor_pods(kvidx_ingestor *ing, kvidx_pod_info_fn cb,
     pthread_mutex_lock(&s->pubs_mu);
     for (size_t b = 0; b < KVIDX_INGEST_PUB_BUCKETS; b++) {
       for (pub_state *p = s->pubs[b]; p; p = p->next) {
-        kvidx_pod_info info = {p->pod,        p->model,      p->dp_rank,
-                               p->last_seq,   p->last_event_ms, p->gaps,
-                               p->replays_ok, p->replays_failed, p->clears,
+        kvidx_pod_info info = {p->pod,          p->model,          p->dp_rank,
+                               p->last_seq,     p->last_event_ms,  p->gaps,
+                               p->replays_ok,   p->replays_failed, p->clears,
                                states[p->state]};
         cb(userdata, &info);
       }

@@ -86,8 +86,8 @@ static void apply(work_ctx *w, const uint8_t *payload, size_t len) {
                                   len);
 }
 
-static void set_seq(ingest_shard *s, pub_state *p, uint64_t last,
-                    uint64_t live, pub_state_kind st) {
+static void set_seq(ingest_shard *s, pub_state *p, uint64_t last, uint64_t live,
+                    pub_state_kind st) {
   pthread_mutex_lock(&s->pubs_mu);
   p->last_seq = last;
   p->last_live_seq = live;
@@ -235,8 +235,10 @@ static void handle_gap(work_ctx *w, pub_state *p, uint64_t seq) {
       pthread_mutex_lock(&w->s->pubs_mu);
       p->replays_ok++;
       pthread_mutex_unlock(&w->s->pubs_mu);
-      kvidx_log_info("events", "gap repaired by replay pod=%s dp=%lld "
-                     "from=%llu to=%llu", w->pod, (long long)p->dp_rank,
+      kvidx_log_info("events",
+                     "gap repaired by replay pod=%s dp=%lld "
+                     "from=%llu to=%llu",
+                     w->pod, (long long)p->dp_rank,
                      (unsigned long long)missing_from,
                      (unsigned long long)(seq - 1));
       return;
@@ -245,8 +247,10 @@ static void handle_gap(work_ctx *w, pub_state *p, uint64_t seq) {
     pthread_mutex_lock(&w->s->pubs_mu);
     p->replays_failed++;
     pthread_mutex_unlock(&w->s->pubs_mu);
-    kvidx_log_warn("events", "replay failed pod=%s endpoint=%s from=%llu "
-                   "err=%s", w->pod, ep, (unsigned long long)missing_from,
+    kvidx_log_warn("events",
+                   "replay failed pod=%s endpoint=%s from=%llu "
+                   "err=%s",
+                   w->pod, ep, (unsigned long long)missing_from,
                    kvidx_err_name(rc));
   }
   char why[96];
