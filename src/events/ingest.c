@@ -13,6 +13,7 @@
  * ones are counted, logged and dropped) and moves the zmq messages, without
  * copying the payload, into the queue of the pod's shard.
  */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,8 +301,8 @@ static int recv_one(kvidx_ingestor *ing, void *sock, const pod_conn *pc) {
     why = "wrong frame count (expected 3: topic, seq, payload)";
   else if (zmq_msg_size(&seq) != 8)
     why = "seq frame is not 8 bytes";
-  else
-    (void)resolve_names(pc, &it, &why); /* sets why on failure */
+  else if (resolve_names(pc, &it, &why) == 0)
+    why = NULL; /* a configured identity replaced an unusable topic */
   if (why != NULL) {
     drop_bad(ing, why, src);
     goto done;
@@ -323,20 +324,13 @@ none:
   return 0;
 }
 
-/* Receiver thread: polls the bound socket and every pod socket. */
+/* Receiver thread: polls the bound socket and every pod socket. The bound
+ * socket was created and bound by kvidx_ingestor_start (so a bind error is
+ * reported there) and handed over: thread creation is the memory barrier
+ * ZeroMQ asks for when a socket changes threads. */
 static void *receiver_main(void *arg) {
   kvidx_ingestor *ing = arg;
-  void *bind_sock = NULL;
-  if (ing->bind_endpoint) {
-    bind_sock = make_sub(ing, ing->topic_filter);
-    /* kvidx_ingestor_start already checked that the bind succeeds */
-    if (bind_sock && zmq_bind(bind_sock, ing->bind_endpoint) != 0) {
-      kvidx_log_error("events", "bind failed endpoint=%s err=%s",
-                      ing->bind_endpoint, zmq_strerror(zmq_errno()));
-      zmq_close(bind_sock);
-      bind_sock = NULL;
-    }
-  }
+  void *bind_sock = ing->bind_sock;
   zmq_pollitem_t *items = NULL;
   pod_conn **owners = NULL;
   size_t n_items = 0, cap = 0;
@@ -395,24 +389,19 @@ static void *receiver_main(void *arg) {
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-/* Binds a throwaway socket to check the endpoint, so that start() can report
- * a bad or busy address synchronously. */
-static int check_bind(kvidx_ingestor *ing) {
-  void *s = zmq_socket(ing->zctx, ZMQ_SUB);
+/* Creates and binds the bind-mode socket. */
+static int open_bind(kvidx_ingestor *ing) {
+  void *s = make_sub(ing, ing->topic_filter);
   if (s == NULL)
     return KVIDX_ESYS;
-  int zero = 0;
-  zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-  int rc = zmq_bind(s, ing->bind_endpoint);
-  int err = zmq_errno();
-  if (rc == 0)
-    zmq_unbind(s, ing->bind_endpoint);
-  zmq_close(s);
-  if (rc != 0) {
+  if (zmq_bind(s, ing->bind_endpoint) != 0) {
+    int err = zmq_errno();
     kvidx_log_error("events", "cannot bind endpoint=%s err=%s",
                     ing->bind_endpoint, zmq_strerror(err));
+    zmq_close(s);
     return err == EADDRINUSE ? KVIDX_EEXIST : KVIDX_ECONFIG;
   }
+  ing->bind_sock = s;
   return 0;
 }
 
@@ -422,7 +411,7 @@ int kvidx_ingestor_start(kvidx_ingestor *ing) {
   if (ing->started)
     return KVIDX_ESTATE;
   if (ing->bind_endpoint) {
-    int rc = check_bind(ing);
+    int rc = open_bind(ing);
     if (rc != 0)
       return rc;
   }
@@ -436,6 +425,8 @@ int kvidx_ingestor_start(kvidx_ingestor *ing) {
   }
   if (pthread_create(&ing->receiver, NULL, receiver_main, ing) != 0) {
     atomic_store(&ing->running, 0);
+    if (ing->bind_sock)
+      zmq_close(ing->bind_sock);
     kvidx_ingestor_stop(ing);
     return KVIDX_ESYS;
   }

@@ -111,6 +111,7 @@ struct kvidx_ingestor {
   char *bind_endpoint, *topic_filter, *replay_template;
   kvidx_applier *applier;
   void *zctx;
+  void *bind_sock; /* created by start, then owned by the receiver */
   ingest_shard *shards;
   unsigned n_shards;
   pthread_t receiver;

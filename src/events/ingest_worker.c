@@ -139,7 +139,7 @@ static int recv_reply(void *sock, int64_t deadline, zmq_msg_t *payload,
     }
     zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz);
     if (n < 5)
-      zmq_msg_move(&parts[n], &m);
+      zmq_msg_init(&parts[n]), zmq_msg_move(&parts[n], &m);
     n++;
     zmq_msg_close(&m);
   }
@@ -261,13 +261,28 @@ static void handle_gap(work_ctx *w, pub_state *p, uint64_t seq) {
 
 /* ---- one batch ---------------------------------------------------------- */
 
+/* When the dp rank of a malformed batch cannot be read: the pod's only
+ * known dp rank, so that its seq still advances (the batch was received; a
+ * replay would not make it valid). Returns 0 when there is not exactly one. */
+static int sole_dp_rank(work_ctx *w, int64_t *dp) {
+  int n = 0;
+  for (size_t b = 0; b < KVIDX_INGEST_PUB_BUCKETS; b++)
+    for (pub_state *p = w->s->pubs[b]; p; p = p->next)
+      if (strcmp(p->pod, w->pod) == 0) {
+        *dp = p->dp_rank;
+        n++;
+      }
+  return n == 1;
+}
+
 static void process_batch(work_ctx *w, ingest_item *it) {
   const uint8_t *payload = zmq_msg_data(&it->payload);
   size_t len = zmq_msg_size(&it->payload);
   int64_t dp = -1;
-  if (kvidx__batch_peek(payload, len, &dp) != 0) {
-    /* not even the batch header is readable: let the applier count and
-     * log the decode error; no seq can be attributed to a dp rank */
+  if (kvidx__batch_peek(payload, len, &dp) != 0 && !sole_dp_rank(w, &dp)) {
+    /* not even the batch header is readable and the pod has several dp
+     * ranks: the applier counts and logs the decode error; the seq cannot
+     * be attributed */
     apply(w, payload, len);
     return;
   }

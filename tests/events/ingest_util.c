@@ -26,7 +26,7 @@ static void serve_one(tpub *p) {
     }
     zmq_getsockopt(p->router, ZMQ_RCVMORE, &more, &sz);
     if (n < 4)
-      zmq_msg_move(&parts[n], &m);
+      zmq_msg_init(&parts[n]), zmq_msg_move(&parts[n], &m);
     n++;
     zmq_msg_close(&m);
   }

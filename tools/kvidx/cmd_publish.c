@@ -570,7 +570,7 @@ static void serve_replay(sender *s, long timeout_ms) {
     }
     zmq_getsockopt(s->router, ZMQ_RCVMORE, &more, &sz);
     if (n < 4)
-      zmq_msg_move(&parts[n], &m);
+      zmq_msg_init(&parts[n]), zmq_msg_move(&parts[n], &m);
     n++;
     zmq_msg_close(&m);
   }
