@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "contract.h"
 #include "index/redis.h"
 #include "redis_server.h"
 #include "test.h"
@@ -133,6 +134,31 @@ static uint32_t model_id(kvidx_index *idx, const char *name) {
   CHECK_OK(kvidx_index_model_id(idx, name, &id));
   return id;
 }
+
+/* ---- the shared index contract
+ * ---------------------------------------------*/
+
+/* One server per case (each case is its own process); every index the
+ * contract asks for starts from an empty database. */
+static kvidx_index *make(void) {
+  static kvidx_test_redis srv;
+  if (srv.pid == 0)
+    kvidx_test_redis_start(&srv, NULL);
+  redisContext *c = raw(&srv);
+  raw_ok(c, "FLUSHALL", NULL, NULL, NULL);
+  redisFree(c);
+  kvidx_index *idx = open_index(srv.url, 0);
+  CHECK_EQ_STR(kvidx_index_backend(idx), "redis");
+  CHECK_OK(kvidx_index_ready(idx));
+  return idx;
+}
+
+#define WIRE_(name)                                                            \
+  TEST(name) {                                                                 \
+    contract_##name(make);                                                     \
+  }
+CONTRACT_CASES(WIRE_)
+#undef WIRE_
 
 /* ---- layout and llm-d compatibility ------------------------------------*/
 
@@ -580,7 +606,9 @@ TEST(lost_write_resyncs_pod) {
   kvidx_test_redis_stop(&srv);
 }
 
-TEST_MAIN(TEST_CASE(llmd_key_layout), TEST_CASE(reads_llmd_written_entries),
+#define CASE_(name) TEST_CASE(name),
+TEST_MAIN(CONTRACT_CASES(CASE_) TEST_CASE(llmd_key_layout),
+          TEST_CASE(reads_llmd_written_entries),
           TEST_CASE(prefix_lookup_stops_and_filters),
           TEST_CASE(callback_stop_and_big_batches),
           TEST_CASE(two_replicas_share_state), TEST_CASE(key_ttl),
