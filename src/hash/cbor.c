@@ -24,13 +24,16 @@ enum {
 #define CBOR_MAX_TOKEN_LEN 5
 #define CBOR_TOKEN_RUN 64
 
-/* Writes the shortest head of (major, v) at d; returns its length. */
-static size_t head(uint8_t *d, unsigned major, uint64_t v) {
+/* Largest head: initial byte + 8-byte argument. */
+#define CBOR_MAX_HEAD_LEN 9
+
+/* Writes the shortest head of (major, v) at d; returns the new cursor. */
+static uint8_t *put_head(uint8_t *d, unsigned major, uint64_t v) {
   uint8_t m = (uint8_t)(major << 5);
   size_t k;
   if (v < 24) {
     d[0] = (uint8_t)(m | v);
-    return 1;
+    return d + 1;
   }
   if (v <= 0xff) {
     d[0] = m | 24;
@@ -47,78 +50,89 @@ static size_t head(uint8_t *d, unsigned major, uint64_t v) {
   }
   for (size_t i = 0; i < k; i++)
     d[1 + i] = (uint8_t)(v >> (8 * (k - 1 - i)));
-  return 1 + k;
-}
-
-static void put_head(kvidx__emitter *e, unsigned major, uint64_t v) {
-  uint8_t *d = kvidx__emit_reserve(e, 9);
-  kvidx__emit_commit(e, head(d, major, v));
+  return d + 1 + k;
 }
 
 static uint32_t bswap32(uint32_t v) {
+#if defined(__GNUC__)
+  return __builtin_bswap32(v);
+#else
   return (v >> 24) | ((v >> 8) & 0xff00u) | ((v << 8) & 0xff0000u) | (v << 24);
+#endif
 }
 
-/* Writes one token id (an unsigned int); returns its length. Branch-free
- * like pickle.c's; writes 8 bytes at d. */
-static inline size_t put_token(uint8_t *d, uint32_t v) {
+/* Writes one token id (an unsigned int) with head, mask and shift picked by
+ * table, not by branches, like pickle.c's. Stores 8 bytes at d. */
+static inline uint8_t *put_token(uint8_t *d, uint32_t v) {
   static const uint8_t len[4] = {1, 2, 3, 5};
-  static const uint8_t drop[4] = {32, 24, 16, 0}; /* bits of bswap32 unused */
+  static const uint8_t drop[4] = {32, 24, 16, 0}; /* unused bits of bswap */
+  static const uint8_t first[4] = {0, 0x18, 0x19, 0x1a};
+  static const uint8_t inline_mask[4] = {0xff, 0, 0, 0}; /* v < 24: in head */
   unsigned cls =
       (unsigned)(v > 23u) + (unsigned)(v > 0xffu) + (unsigned)(v > 0xffffu);
   uint64_t be = (uint64_t)bswap32(v) >> drop[cls];
-  uint64_t first = cls == 0 ? v : 0x17u + cls; /* 0x18/0x19/0x1a */
-  kvidx__store_le64(d, first | (be << 8));
-  return len[cls];
+  uint64_t head = first[cls] | (v & inline_mask[cls]);
+  kvidx__store_le64(d, head | (be << 8));
+  return d + len[cls];
 }
 
-static void put_int64(kvidx__emitter *e, int64_t v) {
+static uint8_t *put_int64(uint8_t *d, int64_t v) {
   if (v >= 0)
-    put_head(e, MAJOR_UINT, (uint64_t)v);
-  else
-    put_head(e, MAJOR_NEGINT, (uint64_t)(-(v + 1)));
+    return put_head(d, MAJOR_UINT, (uint64_t)v);
+  return put_head(d, MAJOR_NEGINT, (uint64_t)(-(v + 1)));
 }
 
-static void put_string(kvidx__emitter *e, unsigned major, const void *s,
-                       size_t len) {
-  put_head(e, major, len);
-  kvidx__emit_bytes(e, s, len);
+static uint8_t *put_string(kvidx__emitter *e, uint8_t *p, unsigned major,
+                           const void *s, size_t len) {
+  p = kvidx__emit_ensure(e, p, CBOR_MAX_HEAD_LEN);
+  p = put_head(p, major, len);
+  return kvidx__emit_copy(e, p, s, len);
 }
 
-static void put_tokens(kvidx__emitter *e, const uint32_t *tok, size_t n) {
-  put_head(e, MAJOR_ARRAY, n);
+static uint8_t *put_tokens(kvidx__emitter *e, uint8_t *p, const uint32_t *tok,
+                           size_t n) {
+  p = kvidx__emit_ensure(e, p, CBOR_MAX_HEAD_LEN);
+  p = put_head(p, MAJOR_ARRAY, n);
   for (size_t i = 0; i < n;) {
     size_t run = n - i < CBOR_TOKEN_RUN ? n - i : CBOR_TOKEN_RUN;
-    uint8_t *d = kvidx__emit_reserve(e, run * CBOR_MAX_TOKEN_LEN);
-    size_t off = 0;
-    for (size_t j = 0; j < run; j++)
-      off += put_token(d + off, tok[i + j]);
-    kvidx__emit_commit(e, off);
+    p = kvidx__emit_ensure(e, p, run * CBOR_MAX_TOKEN_LEN);
+    for (const uint32_t *t = tok + i, *end = tok + i + run; t < end; t++)
+      p = put_token(p, *t);
     i += run;
   }
+  return p;
 }
 
 void kvidx__cbor_tuple(kvidx__emitter *e, const kvidx__block_tuple *t) {
-  put_head(e, MAJOR_ARRAY, 3);
-  put_string(e, MAJOR_BYTES, t->parent, t->parent_len);
-  put_tokens(e, t->tokens, t->n_tokens);
+  uint8_t *p = kvidx__emit_begin(e);
+  p = kvidx__emit_ensure(e, p, 1);
+  *p++ = 0x83; /* array(3) */
+  p = put_string(e, p, MAJOR_BYTES, t->parent, t->parent_len);
+  p = put_tokens(e, p, t->tokens, t->n_tokens);
+  p = kvidx__emit_ensure(e, p, CBOR_MAX_HEAD_LEN);
   if (t->n_extra == 0) {
-    uint8_t *d = kvidx__emit_reserve(e, 1);
-    d[0] = CBOR_NULL;
-    kvidx__emit_commit(e, 1);
+    *p++ = CBOR_NULL;
+    kvidx__emit_end(e, p);
     return;
   }
-  put_head(e, MAJOR_ARRAY, t->n_extra);
+  p = put_head(p, MAJOR_ARRAY, t->n_extra);
   for (size_t i = 0; i < t->n_extra; i++) {
     const kvidx__extra_key *x = &t->extra[i];
-    if (x->is_mm)
-      put_head(e, MAJOR_ARRAY, 2);
-    put_string(e, MAJOR_TEXT, x->str, x->len);
-    if (x->is_mm)
-      put_int64(e, x->offset);
+    if (x->is_mm) {
+      p = kvidx__emit_ensure(e, p, 1);
+      *p++ = 0x82; /* array(2) */
+    }
+    p = put_string(e, p, MAJOR_TEXT, x->str, x->len);
+    if (x->is_mm) {
+      p = kvidx__emit_ensure(e, p, CBOR_MAX_HEAD_LEN);
+      p = put_int64(p, x->offset);
+    }
   }
+  kvidx__emit_end(e, p);
 }
 
 void kvidx__cbor_str_object(kvidx__emitter *e, const char *s, size_t len) {
-  put_string(e, MAJOR_TEXT, s, len);
+  uint8_t *p = kvidx__emit_begin(e);
+  p = put_string(e, p, MAJOR_TEXT, s, len);
+  kvidx__emit_end(e, p);
 }

@@ -26,7 +26,8 @@ static int is_sha(kvidx_hash_algo algo) {
   return algo == KVIDX_HASH_SHA256 || algo == KVIDX_HASH_SHA256_CBOR;
 }
 
-void kvidx__emit_flush(kvidx__emitter *e) {
+uint8_t *kvidx__emit_flush(kvidx__emitter *e, uint8_t *p) {
+  size_t n = (size_t)(p - e->buf);
   if (e->mode == KVIDX__EMIT_DIGEST) {
     if (!e->streaming) {
       if (is_sha(e->algo)) {
@@ -38,37 +39,49 @@ void kvidx__emit_flush(kvidx__emitter *e) {
       e->streaming = 1;
     }
     if (is_sha(e->algo))
-      SHA256_Update(&e->st.sha, e->buf, e->len);
+      SHA256_Update(&e->st.sha, e->buf, n);
     else
-      XXH3_128bits_update(&e->st.xxh, e->buf, e->len);
+      XXH3_128bits_update(&e->st.xxh, e->buf, n);
   }
-  e->flushed += e->len;
+  e->flushed += n;
   e->len = 0;
+  return e->buf;
 }
 
-void kvidx__emit_bytes(kvidx__emitter *e, const void *p, size_t n) {
-  const uint8_t *src = p;
+uint8_t *kvidx__emit_copy(kvidx__emitter *e, uint8_t *p, const void *src,
+                          size_t n) {
+  const uint8_t *s = src;
   while (n > 0) {
-    size_t room = KVIDX_HASH_EMIT_BUF - e->len;
+    size_t room = KVIDX_HASH_EMIT_BUF - (size_t)(p - e->buf);
     if (room == 0) {
-      kvidx__emit_flush(e);
+      p = kvidx__emit_flush(e, p);
       room = KVIDX_HASH_EMIT_BUF;
     }
     size_t k = n < room ? n : room;
-    memcpy(e->buf + e->len, src, k);
-    e->len += k;
-    src += k;
+    memcpy(p, s, k);
+    p += k;
+    s += k;
     n -= k;
   }
+  return p;
+}
+
+static uint64_t to_be64(uint64_t v) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  return __builtin_bswap64(v);
+#else
+  return v;
+#endif
 }
 
 /* XXH3-128's canonical digest: high 64 bits big-endian, then low 64 bits
  * big-endian (what Python's xxhash.xxh3_128_digest() returns). */
 static void xxh128_to_digest(XXH128_hash_t h, kvidx_digest *out) {
-  XXH128_canonical_t c;
-  XXH128_canonicalFromHash(&c, h);
-  memcpy(out->bytes, c.digest, 16);
-  memset(out->bytes + 16, 0, KVIDX_DIGEST_MAX - 16);
+  uint64_t hi = to_be64(h.high64), lo = to_be64(h.low64), zero = 0;
+  memcpy(out->bytes, &hi, 8);
+  memcpy(out->bytes + 8, &lo, 8);
+  memcpy(out->bytes + 16, &zero, 8);
+  memcpy(out->bytes + 24, &zero, 8);
   out->len = 16;
 }
 

@@ -57,26 +57,37 @@ typedef struct {
 
 void kvidx__emit_init(kvidx__emitter *e, kvidx_hash_algo algo,
                       kvidx__emit_mode mode);
-/* Hands the pending bytes on (starting the incremental digest if needed). */
-void kvidx__emit_flush(kvidx__emitter *e);
 /* Finishes the digest into out (DIGEST mode only). */
 void kvidx__emit_final(kvidx__emitter *e, kvidx_digest *out);
 
-/* Returns a pointer to at least n (<= KVIDX_HASH_EMIT_BUF) free bytes, plus 8
- * bytes of slack that may be overwritten. Commit with kvidx__emit_commit. */
-static inline uint8_t *kvidx__emit_reserve(kvidx__emitter *e, size_t n) {
-  if (e->len + n > KVIDX_HASH_EMIT_BUF)
-    kvidx__emit_flush(e);
+/*
+ * Serializers write through a local cursor p into e->buf (a local pointer,
+ * not e->len, so that byte stores, which may alias anything, do not force a
+ * reload per byte). Before each piece of at most KVIDX_HASH_EMIT_BUF bytes
+ * they call kvidx__emit_ensure(), and kvidx__emit_end() when done. Every
+ * write may store up to 8 bytes past its piece (the buffer has slack).
+ */
+static inline uint8_t *kvidx__emit_begin(kvidx__emitter *e) {
   return e->buf + e->len;
 }
-static inline void kvidx__emit_commit(kvidx__emitter *e, size_t n) {
-  e->len += n;
+/* Hands buf[0..p) on (to the incremental digest, or the count); returns the
+ * emptied buffer. */
+uint8_t *kvidx__emit_flush(kvidx__emitter *e, uint8_t *p);
+static inline uint8_t *kvidx__emit_ensure(kvidx__emitter *e, uint8_t *p,
+                                          size_t n) {
+  if ((size_t)(p - e->buf) + n > KVIDX_HASH_EMIT_BUF)
+    return kvidx__emit_flush(e, p);
+  return p;
 }
+static inline void kvidx__emit_end(kvidx__emitter *e, uint8_t *p) {
+  e->len = (size_t)(p - e->buf);
+}
+/* Copies n bytes of any length at p; returns the new cursor. */
+uint8_t *kvidx__emit_copy(kvidx__emitter *e, uint8_t *p, const void *src,
+                          size_t n);
 static inline size_t kvidx__emit_total(const kvidx__emitter *e) {
   return e->flushed + e->len;
 }
-/* Appends n bytes of any length. */
-void kvidx__emit_bytes(kvidx__emitter *e, const void *p, size_t n);
 
 /* Stores v as 8 little-endian bytes at p (p must have 8 writable bytes). */
 static inline void kvidx__store_le64(uint8_t *p, uint64_t v) {
