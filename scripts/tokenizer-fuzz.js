@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+// tokenizer-fuzz.js: differential fuzzing of `kvidx tokenize` against the
+// reference (HF tokenizers through @anush008/tokenizers) on random text.
+//
+//   scripts/tokenizer-fuzz.js [--build DIR] [--models a,b] [--seed N]
+//       [--cases N] [--max-len N] [--no-shrink] [--quiet]
+//
+// For each model it generates --cases texts (tokenizer-textgen.js: a seeded
+// mix of English, code, many scripts, emoji, combining marks, digits,
+// contractions, whitespace runs, control characters and the added tokens of
+// all test models, 1..max-len UTF-16 units), tokenizes them with both, with
+// and without special tokens, in one kvidx run per mode, and prints every
+// difference. A differing text is shrunk (greedy deletion of slices while the
+// difference remains) to a short reproducer, printed as a JSON string.
+// Exit status: 0 no difference, 1 differences, 2 usage or setup error.
+//
+// "special" follows the same transformers-v4 rule as the golden files
+// (scripts/tokenizer-golden.js): DeepSeek-V3 gets the BOS of its
+// tokenizer_config.json. Run scripts/fetch-tokenizers.sh first.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const { spawnSync } = require('child_process');
+const { Rng, randomText } = require('./tokenizer-textgen.js');
+
+const root = path.join(__dirname, '..');
+const tdir = path.join(root, 'tests', 'tokenizer');
+const ALL = ['qwen3', 'llama3', 'llama3_1', 'deepseek_v3', 'gptoss', 'gemma3', 'llama2', 'bert'];
+
+function parseArgs(argv) {
+  const a = { build: path.join(root, 'build'), models: ALL, seed: Date.now() % 1e9, cases: 500,
+    maxLen: 300, shrink: true, quiet: false };
+  for (let i = 0; i < argv.length; i++) {
+    const v = argv[i + 1];
+    switch (argv[i]) {
+      case '--build': a.build = v; i++; break;
+      case '--models': a.models = v.split(','); i++; break;
+      case '--seed': a.seed = Number(v); i++; break;
+      case '--cases': a.cases = Number(v); i++; break;
+      case '--max-len': a.maxLen = Number(v); i++; break;
+      case '--no-shrink': a.shrink = false; break;
+      case '--quiet': a.quiet = true; break;
+      default:
+        console.error(`tokenizer-fuzz: unknown argument ${argv[i]}`);
+        process.exit(2);
+    }
+  }
+  return a;
+}
+
+function reference() {
+  try {
+    return require(path.join(tdir, 'oracle', 'node_modules', '@anush008', 'tokenizers')).Tokenizer;
+  } catch (e) {
+    console.error('tokenizer-fuzz: the reference is not installed: run scripts/fetch-tokenizers.sh');
+    process.exit(2);
+  }
+}
+
+// [bos ids, eos ids] that transformers v4 uses for "special", or null (the
+// same rule as tokenizer-golden.js).
+function configTemplate(tok, model) {
+  const p = path.join(tdir, 'data', 'cache', model, 'tokenizer_config.json');
+  if (!fs.existsSync(p)) return null;
+  const cfg = JSON.parse(fs.readFileSync(p, 'utf8'));
+  if (!/^(Llama|Gemma)Tokenizer(Fast)?$/.test(cfg.tokenizer_class || '')) return null;
+  const id = (t) => tok.tokenToId(typeof t === 'string' ? t : t.content);
+  return [cfg.add_bos_token === false ? [] : [id(cfg.bos_token)],
+    cfg.add_eos_token === true ? [id(cfg.eos_token)] : []];
+}
+
+async function refEncode(tok, tmpl, text, special) {
+  const n = Array.from((await tok.encode(text, null, { addSpecialTokens: false })).getIds());
+  if (!special) return n;
+  if (tmpl) return [...tmpl[0], ...n, ...tmpl[1]];
+  return Array.from((await tok.encode(text, null, { addSpecialTokens: true })).getIds());
+}
+
+// kvidx ids for each text (one run), or throws with kvidx's stderr.
+function kvidxEncode(build, model, texts, special) {
+  const args = ['tokenize', '--tokenizer', path.join(tdir, 'data', 'cache', model, 'tokenizer.json'), '--jsonl'];
+  if (!special) args.push('--no-special');
+  const input = texts.map((t) => JSON.stringify({ text: t })).join('\n') + '\n';
+  const p = spawnSync(path.join(build, 'kvidx'), args, { input, maxBuffer: 1 << 30 });
+  if (p.status !== 0) throw new Error(`kvidx exit ${p.status}: ${String(p.stderr).slice(0, 500)}`);
+  const lines = String(p.stdout).split('\n').filter((l) => l);
+  if (lines.length !== texts.length) throw new Error(`kvidx printed ${lines.length} lines for ${texts.length}`);
+  return lines.map((l) => {
+    const o = JSON.parse(l);
+    return o.ids || { error: o.error };
+  });
+}
+
+const same = (a, b) => Array.isArray(a) && a.length === b.length && a.every((v, i) => v === b[i]);
+
+// Greedy shrink: delete slices (halves down to single code points) while
+// kvidx and the reference still disagree.
+async function shrink(build, model, tok, tmpl, text, special) {
+  const differs = async (t) => !same(kvidxEncode(build, model, [t], special)[0], await refEncode(tok, tmpl, t, special));
+  let cps = Array.from(text);
+  for (let size = Math.max(1, cps.length >> 1); size >= 1; size = size >> 1) {
+    for (let i = 0; i + size <= cps.length;) {
+      const cand = cps.slice(0, i).concat(cps.slice(i + size));
+      if (cand.length && (await differs(cand.join('')))) cps = cand;
+      else i += size;
+    }
+    if (size === 1) break;
+  }
+  return cps.join('');
+}
+
+async function main() {
+  const a = parseArgs(process.argv.slice(2));
+  const Tokenizer = reference();
+  let total = 0;
+  for (const model of a.models) {
+    const file = path.join(tdir, 'data', 'cache', model, 'tokenizer.json');
+    if (!fs.existsSync(file)) {
+      console.error(`tokenizer-fuzz: ${file} missing: run scripts/fetch-tokenizers.sh`);
+      process.exit(2);
+    }
+    const tok = Tokenizer.fromFile(file);
+    const tmpl = configTemplate(tok, model);
+    const rng = new Rng(a.seed);
+    const texts = Array.from({ length: a.cases }, () => randomText(rng, rng.range(1, a.maxLen)));
+    for (const special of [true, false]) {
+      const mode = special ? 'special' : 'nospecial';
+      let got;
+      try {
+        got = kvidxEncode(a.build, model, texts, special);
+      } catch (e) {
+        console.log(`ERROR ${model}/${mode}: ${e.message}`);
+        total++;
+        continue;
+      }
+      let bad = 0;
+      for (let i = 0; i < texts.length; i++) {
+        const want = await refEncode(tok, tmpl, texts[i], special);
+        if (same(got[i], want)) continue;
+        bad++;
+        if (bad > 5) continue;
+        let repro = texts[i];
+        if (a.shrink) repro = await shrink(a.build, model, tok, tmpl, texts[i], special);
+        const w = await refEncode(tok, tmpl, repro, special);
+        const g = kvidxEncode(a.build, model, [repro], special)[0];
+        console.log(`DIFF ${model}/${mode} case ${i}: text=${JSON.stringify(repro)} want=${JSON.stringify(w)} got=${JSON.stringify(g)}`);
+      }
+      total += bad;
+      if (!a.quiet || bad) console.log(`${bad ? 'FAIL' : 'OK'} ${model}/${mode}: ${bad}/${texts.length} differ (seed ${a.seed})`);
+    }
+  }
+  process.exit(total ? 1 : 0);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(2);
+});
