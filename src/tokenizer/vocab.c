@@ -1,0 +1,187 @@
+/*
+ * vocab.c: the two lookup structures of a model. kvidx__strtab maps token
+ * strings to ids and back (one string pool, open addressing keyed by XXH3 with
+ * the hash kept in the slot so most probes compare no bytes). kvidx__pairmap
+ * maps a merge pair (left id, right id) to its rank and merged id, the hot
+ * lookup of the BPE merge loop.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "tokenizer/tokenizer_internal.h"
+
+static size_t pow2_at_least(size_t n) {
+  size_t p = 16;
+  while (p < n)
+    p <<= 1;
+  return p;
+}
+
+int kvidx__strtab_init(kvidx__strtab *t, size_t expected) {
+  memset(t, 0, sizeof *t);
+  t->mask = pow2_at_least(expected * 2 + 16) - 1;
+  t->slots = calloc(t->mask + 1, sizeof *t->slots);
+  return t->slots ? 0 : KVIDX_ENOMEM;
+}
+
+void kvidx__strtab_free(kvidx__strtab *t) {
+  free(t->pool);
+  free(t->off);
+  free(t->len);
+  free(t->slots);
+  memset(t, 0, sizeof *t);
+}
+
+static uint32_t str_hash(const char *s, size_t len) {
+  return (uint32_t)(XXH3_64bits(s, len) >> 32);
+}
+
+static int grow_ids(kvidx__strtab *t, uint32_t id) {
+  if (id < t->n_ids)
+    return 0;
+  size_t n = t->n_ids ? t->n_ids : 1024;
+  while (n <= id)
+    n *= 2;
+  uint32_t *off = realloc(t->off, n * sizeof *off);
+  if (!off)
+    return KVIDX_ENOMEM;
+  t->off = off;
+  uint32_t *len = realloc(t->len, n * sizeof *len);
+  if (!len)
+    return KVIDX_ENOMEM;
+  t->len = len;
+  for (size_t i = t->n_ids; i < n; i++)
+    t->len[i] = UINT32_MAX;
+  t->n_ids = (uint32_t)n;
+  return 0;
+}
+
+static int rehash(kvidx__strtab *t) {
+  size_t nmask = (t->mask + 1) * 2 - 1;
+  uint64_t *ns = calloc(nmask + 1, sizeof *ns);
+  if (!ns)
+    return KVIDX_ENOMEM;
+  for (size_t i = 0; i <= t->mask; i++) {
+    uint64_t v = t->slots[i];
+    if (!v)
+      continue;
+    size_t j = (size_t)(v >> 32) & nmask;
+    while (ns[j])
+      j = (j + 1) & nmask;
+    ns[j] = v;
+  }
+  free(t->slots);
+  t->slots = ns;
+  t->mask = nmask;
+  return 0;
+}
+
+int kvidx__strtab_put(kvidx__strtab *t, uint32_t id, const char *s,
+                      size_t len) {
+  if (id == UINT32_MAX || len > UINT32_MAX / 2)
+    return KVIDX_ERANGE;
+  int rc = grow_ids(t, id);
+  if (rc)
+    return rc;
+  if (t->len[id] != UINT32_MAX)
+    return 0; /* first string of an id wins; also keep its map entry */
+  if (t->pool_len + len + 1 > t->pool_cap) {
+    size_t cap = t->pool_cap ? t->pool_cap : 65536;
+    while (cap < t->pool_len + len + 1)
+      cap *= 2;
+    char *p = realloc(t->pool, cap);
+    if (!p)
+      return KVIDX_ENOMEM;
+    t->pool = p;
+    t->pool_cap = cap;
+  }
+  if (t->pool_len > UINT32_MAX - len - 1)
+    return KVIDX_ETOOBIG;
+  memcpy(t->pool + t->pool_len, s, len);
+  t->pool[t->pool_len + len] = 0;
+  t->off[id] = (uint32_t)t->pool_len;
+  t->len[id] = (uint32_t)len;
+  t->pool_len += len + 1;
+  /* A string already mapped (a duplicate content) keeps its first id. */
+  if (kvidx__strtab_get(t, s, len) >= 0)
+    return 0;
+  if ((t->count + 1) * 2 > t->mask + 1 && (rc = rehash(t)) != 0)
+    return rc;
+  uint32_t h = str_hash(s, len);
+  size_t i = h & t->mask;
+  while (t->slots[i])
+    i = (i + 1) & t->mask;
+  t->slots[i] = ((uint64_t)h << 32) | ((uint64_t)id + 1);
+  t->count++;
+  return 0;
+}
+
+int64_t kvidx__strtab_get(const kvidx__strtab *t, const char *s, size_t len) {
+  uint32_t h = str_hash(s, len);
+  size_t i = h & t->mask;
+  for (;;) {
+    uint64_t v = t->slots[i];
+    if (!v)
+      return -1;
+    if ((uint32_t)(v >> 32) == h) {
+      uint32_t id = (uint32_t)v - 1;
+      if (t->len[id] == len && memcmp(t->pool + t->off[id], s, len) == 0)
+        return id;
+    }
+    i = (i + 1) & t->mask;
+  }
+}
+
+const char *kvidx__strtab_str(const kvidx__strtab *t, uint32_t id,
+                              size_t *len) {
+  if (id >= t->n_ids || t->len[id] == UINT32_MAX)
+    return NULL;
+  *len = t->len[id];
+  return t->pool + t->off[id];
+}
+
+int kvidx__pairmap_init(kvidx__pairmap *m, size_t expected) {
+  m->count = 0;
+  m->mask = pow2_at_least(expected * 2 + 16) - 1;
+  m->slots = calloc(m->mask + 1, sizeof *m->slots);
+  return m->slots ? 0 : KVIDX_ENOMEM;
+}
+
+void kvidx__pairmap_free(kvidx__pairmap *m) {
+  free(m->slots);
+  memset(m, 0, sizeof *m);
+}
+
+/* Inserts or overwrites: for a duplicate pair the last rank wins, as the
+ * reference's HashMap collect does. */
+int kvidx__pairmap_put(kvidx__pairmap *m, uint32_t a, uint32_t b, uint32_t rank,
+                       uint32_t id) {
+  if ((m->count + 1) * 2 > m->mask + 1) {
+    kvidx__pairmap old = *m;
+    if (kvidx__pairmap_init(m, (old.mask + 1)) != 0) {
+      *m = old;
+      return KVIDX_ENOMEM;
+    }
+    for (size_t i = 0; i <= old.mask; i++) {
+      if (old.slots[i].key) {
+        size_t j = (size_t)kvidx__pair_hash(old.slots[i].key) & m->mask;
+        while (m->slots[j].key)
+          j = (j + 1) & m->mask;
+        m->slots[j] = old.slots[i];
+        m->count++;
+      }
+    }
+    free(old.slots);
+  }
+  uint64_t key = (((uint64_t)a << 32) | b) + 1;
+  size_t i = (size_t)kvidx__pair_hash(key) & m->mask;
+  while (m->slots[i].key && m->slots[i].key != key)
+    i = (i + 1) & m->mask;
+  if (!m->slots[i].key)
+    m->count++;
+  m->slots[i].key = key;
+  m->slots[i].rank = rank;
+  m->slots[i].id = id;
+  return 0;
+}
