@@ -286,6 +286,9 @@ static void process_batch(work_ctx *w, ingest_item *it) {
     apply(w, payload, len);
     return;
   }
+  /* No dp rank (vLLM before data parallelism) is rank 0's publisher. */
+  if (dp < 0)
+    dp = 0;
   uint32_t h = kvidx__pod_shard_hash(w->pod, strlen(w->pod)) ^ (uint32_t)dp;
   pub_state *p = find_pub(w->s, w->pod, dp, h);
   uint64_t seq = it->seq;
