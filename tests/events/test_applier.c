@@ -9,7 +9,6 @@
 #include "ingest_util.h"
 #include "test.h"
 
-
 typedef struct {
   kvidx_index *idx;
   kvidx_hasher *hasher;
@@ -151,9 +150,8 @@ TEST(own_keys_chained_from_parent) {
   for (uint32_t i = 0; i < 48; i++)
     tok[i] = i + 1;
   uint64_t want[3];
-  CHECK_EQ_INT(kvidx_hash_blocks(f.hasher, NULL, 0, tok, 48, NULL, NULL, want,
-                                 3),
-               3);
+  CHECK_EQ_INT(
+      kvidx_hash_blocks(f.hasher, NULL, 0, tok, 48, NULL, NULL, want, 3), 3);
   uint64_t eng[3] = {0xe1, 0xe2, 0xe3}; /* the engine's (unreproducible) */
   kvidx_event ev = mk(KVIDX_EVENT_BLOCK_STORED, eng, 2);
   ev.token_ids = tok;
@@ -214,12 +212,10 @@ TEST(own_keys_with_lora_name) {
   kvidx_hash_extra ex;
   memset(&ex, 0, sizeof ex);
   ex.lora_name = "my-lora";
-  CHECK_EQ_INT(kvidx_hash_blocks(f.hasher, NULL, 0, tok, 16, NULL, NULL,
-                                 &plain, 1),
-               1);
-  CHECK_EQ_INT(kvidx_hash_blocks(f.hasher, NULL, 0, tok, 16, &ex, NULL, &lora,
-                                 1),
-               1);
+  CHECK_EQ_INT(
+      kvidx_hash_blocks(f.hasher, NULL, 0, tok, 16, NULL, NULL, &plain, 1), 1);
+  CHECK_EQ_INT(
+      kvidx_hash_blocks(f.hasher, NULL, 0, tok, 16, &ex, NULL, &lora, 1), 1);
   CHECK(plain != lora);
   uint64_t e = 0x77;
   kvidx_event ev = mk(KVIDX_EVENT_BLOCK_STORED, &e, 1);

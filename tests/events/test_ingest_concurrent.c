@@ -38,7 +38,7 @@ static void *reader(void *arg) {
     kvidx_ingestor_get_stats(r->f->ing, &s);
     kvidx_applier_stats as;
     kvidx_applier_get_stats(r->f->applier, &as);
-    r->lookups++;
+    __atomic_fetch_add(&r->lookups, 1, __ATOMIC_RELAXED);
   }
   return NULL;
 }
@@ -82,8 +82,8 @@ TEST(lookups_during_ingestion) {
       uint64_t k[4];
       for (int i = 0; i < 4; i++)
         k[i] = key_of(p, batch, i);
-      size_t n = tb_stored(b, sizeof b, (kvidx_event_layout)(batch % 4), 0, k,
-                           4, 0);
+      size_t n =
+          tb_stored(b, sizeof b, (kvidx_event_layout)(batch % 4), 0, k, 4, 0);
       tpub_send(&pubs[p], (uint64_t)batch, b, n, 0);
     }
     uint64_t ck = key_of(9, batch, 0);

@@ -611,7 +611,9 @@ static void serve_replay(sender *s, long timeout_ms) {
 static int open_sockets(sender *s, void *ctx) {
   const pub_opts *o = s->o;
   s->pub = zmq_socket(ctx, ZMQ_PUB);
-  int hwm = (int)o->hwm, linger = 1000;
+  /* Wait up to 30 s at exit for queued batches to reach the subscribers:
+   * a short linger silently drops the tail of a fast run. */
+  int hwm = (int)o->hwm, linger = 30000;
   zmq_setsockopt(s->pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
   zmq_setsockopt(s->pub, ZMQ_LINGER, &linger, sizeof linger);
   const char *ep = o->endpoint;
