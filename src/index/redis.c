@@ -759,10 +759,15 @@ static int redis_lookup(kvidx_index *idx, uint32_t model, const uint64_t *keys,
   }
   lookup_scratch s = {0};
   size_t i = 0;
+  int k = 0;
   for (; i < rep->elements; i++) {
     const redisReply *fields = rep->element[i];
-    int k =
-        fields->type == REDIS_REPLY_ARRAY ? parse_holders(r, &s, i, fields) : 0;
+    /* Integer 0: the same fields as the previous key, whose holders are
+     * still in s.holders[0..k). */
+    if (fields->type == REDIS_REPLY_ARRAY)
+      k = parse_holders(r, &s, i, fields);
+    else if (fields->type != REDIS_REPLY_INTEGER || i == 0)
+      k = 0;
     if (k < 0)
       rc = k;
     if (k <= 0 || cb(userdata, i, s.holders, (size_t)k) != 0) {

@@ -31,7 +31,10 @@
  * KEYS: block keys in prefix order. ARGV: the eligible pod names (none: all
  * pods). Returns, per key in order, the fields "<pod>@<tier>" of eligible
  * pods, and stops before the first key with none (missing key, wrong type,
- * or only other pods).
+ * or only other pods). A key whose field set equals the previous key's is
+ * returned as the integer 0 instead: consecutive blocks of a prefix are
+ * mostly held by the same pods, so this shrinks the reply (and the client's
+ * parsing) by an order of magnitude on long prompts.
  */
 kvidx__redis_script kvidx__redis_script_lookup = {
     "lookup",
@@ -41,6 +44,7 @@ kvidx__redis_script kvidx__redis_script_lookup = {
     "  for i = 1, #ARGV do eligible[ARGV[i]] = true end\n"
     "end\n"
     "local out = {}\n"
+    "local prev, prev_n = nil, -1\n"
     "for i = 1, #KEYS do\n"
     "  local fields = redis.pcall('HKEYS', KEYS[i])\n"
     "  if type(fields) ~= 'table' or fields.err then break end\n"
@@ -55,8 +59,21 @@ kvidx__redis_script kvidx__redis_script_lookup = {
     "    end\n"
     "    fields = kept\n"
     "  end\n"
-    "  if #fields == 0 then break end\n"
-    "  out[i] = fields\n"
+    "  local n = #fields\n"
+    "  if n == 0 then break end\n"
+    "  local same = n == prev_n\n"
+    "  if same then\n"
+    "    for j = 1, n do\n"
+    "      if not prev[fields[j]] then same = false break end\n"
+    "    end\n"
+    "  end\n"
+    "  if same then\n"
+    "    out[i] = 0\n"
+    "  else\n"
+    "    prev, prev_n = {}, n\n"
+    "    for j = 1, n do prev[fields[j]] = true end\n"
+    "    out[i] = fields\n"
+    "  end\n"
     "end\n"
     "return out\n",
     {0}};
@@ -94,8 +111,11 @@ kvidx__redis_script kvidx__redis_script_add = {
     "  if v then\n"
     "    redis.call('HSET', k, field, (tonumber(v) or 1) + 1)\n"
     "  else\n"
-    "    if redis.call('EXISTS', k) == 0 then nk = nk + 1 end\n"
-    "    if not held(k, 3) then ne = ne + 1 end\n"
+    "    if redis.call('EXISTS', k) == 0 then\n"
+    "      nk, ne = nk + 1, ne + 1\n"
+    "    elseif not held(k, 3) then\n"
+    "      ne = ne + 1\n"
+    "    end\n"
     "    redis.call('HSET', k, field, 1)\n"
     "  end\n"
     "  redis.call('SADD', KEYS[2], k)\n"
