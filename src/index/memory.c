@@ -19,9 +19,10 @@
  * one shard at a time, per key, after the pod's mutex (order: pod -> shard;
  * nothing takes a pod mutex under a shard lock). No lock is global.
  *
- * Eviction: CLOCK per shard. Lookups and adds set a per-slot reference bit
- * (an atomic bitmap, set only when clear, so hot keys cost no writes); the
- * hand clears set bits and evicts the first slot whose bit is clear.
+ * Eviction: CLOCK per shard with 2-bit ages (an atomic bitmap beside the
+ * slots): an add sets age >= 1, a lookup hit sets 3 (only when lower, so hot
+ * keys cost no writes); the hand decrements ages and evicts the first slot at
+ * age 0. A block that is being looked up outlives blocks only stored.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -153,13 +154,17 @@ static inline size_t class_cap(unsigned cls) {
 
 /* ---- shard tables --------------------------------------------------------*/
 
+static size_t age_words(size_t cap) {
+  return (cap + 31) / 32;
+}
+
 static size_t table_bytes(size_t cap) {
-  return cap * sizeof(slot) + ((cap + 63) / 64) * sizeof(uint64_t);
+  return cap * sizeof(slot) + age_words(cap) * sizeof(uint64_t);
 }
 
 static int shard_alloc_table(shard *sh, size_t cap) {
   slot *slots = malloc(cap * sizeof(slot));
-  _Atomic uint64_t *ref = calloc((cap + 63) / 64, sizeof *ref);
+  _Atomic uint64_t *ref = calloc(age_words(cap), sizeof *ref);
   if (slots == NULL || ref == NULL) {
     free(slots);
     free((void *)ref);
@@ -199,26 +204,33 @@ static void shard_destroy(shard *sh) {
   pthread_rwlock_destroy(&sh->lock);
 }
 
-static inline int ref_test(shard *sh, size_t pos) {
-  uint64_t w = atomic_load_explicit(&sh->ref[pos / 64], memory_order_relaxed);
-  return (int)((w >> (pos % 64)) & 1u);
+/* CLOCK ages: 2 bits per slot, 32 slots per word. A lookup hit sets 3, an
+ * add at least 1; the hand decrements and evicts at 0. So a block that was
+ * looked up survives three passes of the hand, a block only stored one. */
+#define AGE_ADD 1u
+#define AGE_HIT 3u
+
+static inline unsigned age_get(shard *sh, size_t pos) {
+  uint64_t w = atomic_load_explicit(&sh->ref[pos / 32], memory_order_relaxed);
+  return (unsigned)(w >> (2 * (pos % 32))) & 3u;
 }
 
-/* Sets a reference bit; safe under the read lock (atomic OR, skipped when
- * already set so hot keys cause no cache-line writes). */
-static inline void ref_mark(shard *sh, size_t pos) {
-  uint64_t bit = 1ull << (pos % 64);
-  if ((atomic_load_explicit(&sh->ref[pos / 64], memory_order_relaxed) & bit) ==
-      0)
-    atomic_fetch_or_explicit(&sh->ref[pos / 64], bit, memory_order_relaxed);
+/* Raises the age to at least v; safe under the read lock (atomic OR, and
+ * skipped when already there so hot keys cause no cache-line writes). */
+static inline void age_touch(shard *sh, size_t pos, unsigned v) {
+  if (age_get(sh, pos) < v)
+    atomic_fetch_or_explicit(&sh->ref[pos / 32],
+                             (uint64_t)v << (2 * (pos % 32)),
+                             memory_order_relaxed);
 }
 
-static inline void ref_assign(shard *sh, size_t pos, int on) {
-  uint64_t bit = 1ull << (pos % 64);
-  if (on)
-    atomic_fetch_or_explicit(&sh->ref[pos / 64], bit, memory_order_relaxed);
-  else
-    atomic_fetch_and_explicit(&sh->ref[pos / 64], ~bit, memory_order_relaxed);
+/* Sets the age; only under the write lock (no reader can race). */
+static inline void age_set(shard *sh, size_t pos, unsigned v) {
+  _Atomic uint64_t *w = &sh->ref[pos / 32];
+  unsigned shift = 2 * (pos % 32);
+  uint64_t x = atomic_load_explicit(w, memory_order_relaxed);
+  x = (x & ~(3ull << shift)) | ((uint64_t)v << shift);
+  atomic_store_explicit(w, x, memory_order_relaxed);
 }
 
 /* Position of key, or SIZE_MAX. Caller holds the lock (read or write). */
@@ -251,11 +263,11 @@ static void slot_delete(mem_index *m, shard *sh, size_t pos) {
     if (stays)
       continue;
     sh->slots[i] = sh->slots[j];
-    ref_assign(sh, i, ref_test(sh, j));
+    age_set(sh, i, age_get(sh, j));
     i = j;
   }
   sh->slots[i].a = SLOT_EMPTY;
-  ref_assign(sh, i, 0);
+  age_set(sh, i, 0);
   sh->used--;
   atomic_fetch_sub_explicit(&m->keys, 1, memory_order_relaxed);
 }
@@ -277,9 +289,8 @@ static int shard_grow(mem_index *m, shard *sh) {
     while (sh->slots[j].a != SLOT_EMPTY)
       j = (j + 1) & sh->mask;
     sh->slots[j] = old[i];
-    uint64_t w = atomic_load_explicit(&old_ref[i / 64], memory_order_relaxed);
-    if ((w >> (i % 64)) & 1u)
-      ref_assign(sh, j, 1);
+    uint64_t w = atomic_load_explicit(&old_ref[i / 32], memory_order_relaxed);
+    age_set(sh, j, (unsigned)(w >> (2 * (i % 32))) & 3u);
   }
   free(old);
   free((void *)old_ref);
@@ -462,17 +473,18 @@ static void slot_drop(mem_index *m, shard *sh, size_t pos) {
   slot_delete(m, sh, pos);
 }
 
-/* One CLOCK step sequence: evicts one slot. Returns 0 when the shard is
- * empty. Bounded: two sweeps of the hand clear every reference bit. */
+/* Moves the CLOCK hand until it evicts one slot. Returns 0 when the shard
+ * is empty. Bounded: four sweeps of the hand bring every age to 0. */
 static int shard_evict_one(mem_index *m, shard *sh) {
   if (sh->used == 0)
     return 0;
   size_t cap = sh->mask + 1;
-  for (size_t step = 0; step < 2 * cap + 1; step++) {
+  for (size_t step = 0; step < 4 * cap + 1; step++) {
     size_t pos = sh->hand & sh->mask;
-    if (sh->slots[pos].a == SLOT_EMPTY || ref_test(sh, pos)) {
-      if (sh->slots[pos].a != SLOT_EMPTY)
-        ref_assign(sh, pos, 0);
+    unsigned age = age_get(sh, pos);
+    if (sh->slots[pos].a == SLOT_EMPTY || age > 0) {
+      if (age > 0)
+        age_set(sh, pos, age - 1);
       sh->hand = pos + 1;
       continue;
     }
@@ -536,11 +548,11 @@ static int shard_add(mem_index *m, shard *sh, uint64_t key, uint64_t h,
     kvidx__inc_ref(inc);
     atomic_fetch_add_explicit(&inc->entries, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&inc->blocks[tier], 1, memory_order_relaxed);
-    ref_mark(sh, pos);
+    age_set(sh, pos, AGE_ADD);
     return 0;
   }
   slot *s = &sh->slots[pos];
-  ref_mark(sh, pos);
+  age_touch(sh, pos, AGE_ADD);
   uint64_t tmp;
   const uint64_t *hs = h_view(sh, s, &tmp);
   uint32_t n = h_count(s);
@@ -831,7 +843,7 @@ static int lookup_key(mem_index *m, model_table *mt, uint64_t key,
       k++;
     }
     if (k > 0)
-      ref_mark(sh, pos);
+      age_touch(sh, pos, AGE_HIT);
   }
   pthread_rwlock_unlock(&sh->lock);
   return k;
