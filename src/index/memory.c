@@ -51,6 +51,8 @@
 #define SWEEP_STEP 4u
 /* Keys ahead of the current one whose slots are prefetched. */
 #define PREFETCH_AHEAD 8u
+/* Lookups prefetch further ahead: they do less work per key than writes. */
+#define LOOKUP_SLOT_AHEAD 12u
 #define ENGINE_STRIPES 16u
 
 typedef struct {
@@ -61,16 +63,17 @@ typedef struct {
 
 typedef struct {
   _Alignas(64) pthread_rwlock_t lock;
-  slot *slots;                   /* guarded by lock */
-  _Atomic(slot *) slots_hint;    /* same pointer, for lock-free prefetch */
-  _Atomic(size_t) mask_hint;     /* same as mask, for prefetch */
-  size_t mask;                   /* capacity - 1 */
-  size_t used;                   /* occupied slots */
-  _Atomic uint64_t *ref;         /* CLOCK reference bits, one per slot */
-  size_t hand;                   /* CLOCK hand */
-  size_t sweep;                  /* sweeper cursor */
-  uint64_t *arena;               /* holder arrays */
-  uint32_t arena_len, arena_cap; /* in holders */
+  slot *slots;                /* guarded by lock */
+  _Atomic(slot *) slots_hint; /* same pointer, for lock-free prefetch */
+  _Atomic(size_t) mask_hint;  /* same as mask, for prefetch */
+  _Atomic(_Atomic uint64_t *) ref_hint; /* same as ref, for prefetch */
+  size_t mask;                          /* capacity - 1 */
+  size_t used;                          /* occupied slots */
+  _Atomic uint64_t *ref;                /* CLOCK reference bits, one per slot */
+  size_t hand;                          /* CLOCK hand */
+  size_t sweep;                         /* sweeper cursor */
+  uint64_t *arena;                      /* holder arrays */
+  uint32_t arena_len, arena_cap;        /* in holders */
   uint32_t free_head[N_CLASSES];
   uint64_t arena_live; /* holders in arrays handed out */
 } shard;
@@ -129,13 +132,13 @@ static inline uint32_t tier_set(uint32_t counts, unsigned tier, uint32_t c) {
   return (counts & ~(COUNT_MAX << shift)) | (c << shift);
 }
 
+/* Tier bit set of packed counts, branch-free: fold each 6-bit field onto its
+ * lowest bit, then gather bits 0, 6, 12, 18, 24 into bits 0..4. */
 static inline uint8_t tier_bits(uint32_t counts) {
-  uint8_t bits = 0;
-  for (unsigned t = 0; t < KVIDX_TIER_COUNT; t++) {
-    if (tier_count(counts, t) != 0)
-      bits = (uint8_t)(bits | (1u << t));
-  }
-  return bits;
+  uint32_t y = counts | counts >> 1 | counts >> 2;
+  y = (y | y >> 3) & 0x01041041u;
+  return (uint8_t)((y & 1u) | (y >> 5 & 2u) | (y >> 10 & 4u) | (y >> 15 & 8u) |
+                   (y >> 20 & 16u));
 }
 
 static inline uint64_t holder_pack(uint32_t inc, uint32_t counts) {
@@ -176,6 +179,7 @@ static int shard_alloc_table(shard *sh, size_t cap) {
   sh->mask = cap - 1;
   atomic_store_explicit(&sh->slots_hint, slots, memory_order_relaxed);
   atomic_store_explicit(&sh->mask_hint, cap - 1, memory_order_relaxed);
+  atomic_store_explicit(&sh->ref_hint, ref, memory_order_relaxed);
   return 0;
 }
 
@@ -445,6 +449,8 @@ static void holder_release(mem_index *m, uint64_t h) {
 /* Removes the holders of cleared pods from the slot at pos. Returns 1 when
  * that emptied (and deleted) the slot. */
 static int slot_prune(mem_index *m, shard *sh, size_t pos) {
+  if (!kvidx__pod_registry_has_dead(&m->reg))
+    return 0;
   slot *s = &sh->slots[pos];
   uint64_t tmp;
   for (uint32_t i = h_count(s); i-- > 0;) {
@@ -498,6 +504,8 @@ static int shard_evict_one(mem_index *m, shard *sh) {
 /* Incremental sweeper: visits a few slots and drops cleared pods' holders,
  * so memory held by cleared pods is reclaimed without any full scan. */
 static void shard_sweep(mem_index *m, shard *sh) {
+  if (!kvidx__pod_registry_has_dead(&m->reg))
+    return;
   for (unsigned k = 0; k < SWEEP_STEP && sh->used > 0; k++) {
     size_t pos = sh->sweep & sh->mask;
     if (sh->slots[pos].a != SLOT_EMPTY && slot_prune(m, sh, pos))
@@ -675,12 +683,19 @@ static model_table *model_get(mem_index *m, uint32_t model, int create) {
 
 /* ---- writes --------------------------------------------------------------*/
 
+/* Prefetches the slot and CLOCK-age word of key. Reads the shard's table
+ * pointers without the lock: they may be stale after a resize, which only
+ * makes the prefetch useless (a prefetch never faults). */
 static inline void prefetch_slot(model_table *mt, uint64_t key) {
   uint64_t h = mix64(key);
   shard *sh = shard_of(mt, h);
   slot *slots = atomic_load_explicit(&sh->slots_hint, memory_order_relaxed);
-  size_t mask = atomic_load_explicit(&sh->mask_hint, memory_order_relaxed);
-  __builtin_prefetch(&slots[(size_t)h & mask]);
+  _Atomic uint64_t *ref =
+      atomic_load_explicit(&sh->ref_hint, memory_order_relaxed);
+  size_t pos =
+      (size_t)h & atomic_load_explicit(&sh->mask_hint, memory_order_relaxed);
+  __builtin_prefetch(&slots[pos]);
+  __builtin_prefetch((const void *)&ref[pos / 32]);
 }
 
 static int mem_add(kvidx_index *idx, uint32_t model, uint32_t pod,
@@ -864,11 +879,11 @@ static int mem_lookup(kvidx_index *idx, uint32_t model, const uint64_t *keys,
   buf.cap = sizeof buf.stack / sizeof buf.stack[0];
   int rc = 0;
   size_t i = 0;
-  for (size_t p = 0; p < PREFETCH_AHEAD && p < n; p++)
+  for (size_t p = 0; p < LOOKUP_SLOT_AHEAD && p < n; p++)
     prefetch_slot(mt, keys[p]);
   for (; i < n; i++) {
-    if (i + PREFETCH_AHEAD < n)
-      prefetch_slot(mt, keys[i + PREFETCH_AHEAD]);
+    if (i + LOOKUP_SLOT_AHEAD < n)
+      prefetch_slot(mt, keys[i + LOOKUP_SLOT_AHEAD]);
     int k = lookup_key(m, mt, keys[i], &f, &buf);
     if (k < 0)
       rc = k;

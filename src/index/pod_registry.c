@@ -135,15 +135,22 @@ void kvidx__pod_retire(kvidx__pod_registry *r, kvidx__pod_state *ps) {
   if (id == KVIDX__NO_INCARNATION)
     return;
   atomic_store_explicit(&ps->inc, KVIDX__NO_INCARNATION, memory_order_release);
+  /* Count it as pending before it can be seen dead, so a writer that finds
+   * a dead holder always finds the counter non-zero. */
+  atomic_fetch_add_explicit(&r->dead_pending, 1, memory_order_acq_rel);
   uint32_t old = atomic_fetch_and_explicit(&kvidx__inc_get(r, id)->state, ~1u,
                                            memory_order_acq_rel);
-  if (old == 1u)
+  if (old == 1u) {
+    atomic_fetch_sub_explicit(&r->dead_pending, 1, memory_order_acq_rel);
     recycle(r, id);
+  }
 }
 
 void kvidx__inc_unref(kvidx__pod_registry *r, uint32_t id) {
   uint32_t old = atomic_fetch_sub_explicit(&kvidx__inc_get(r, id)->state, 2u,
                                            memory_order_acq_rel);
-  if (old == 2u)
+  if (old == 2u) {
+    atomic_fetch_sub_explicit(&r->dead_pending, 1, memory_order_acq_rel);
     recycle(r, id);
+  }
 }

@@ -47,6 +47,9 @@ typedef struct {
   uint32_t next_inc; /* never-used ids start here */
   uint32_t *free_ids;
   uint32_t n_free, free_cap;
+  /* Retired incarnations that still have holders in the table. While 0,
+   * writers skip looking for dead holders altogether. */
+  _Atomic uint32_t dead_pending;
 } kvidx__pod_registry;
 
 int kvidx__pod_registry_init(kvidx__pod_registry *r, uint32_t max_pods);
@@ -67,6 +70,11 @@ static inline kvidx__incarnation *kvidx__inc_get(kvidx__pod_registry *r,
 
 static inline int kvidx__inc_alive(const kvidx__incarnation *inc) {
   return (atomic_load_explicit(&inc->state, memory_order_acquire) & 1u) != 0;
+}
+
+/* Non-zero when some holder in the table may belong to a cleared pod. */
+static inline int kvidx__pod_registry_has_dead(kvidx__pod_registry *r) {
+  return atomic_load_explicit(&r->dead_pending, memory_order_acquire) != 0;
 }
 
 /* The pod's live incarnation, allocating one if it has none. Caller holds

@@ -93,24 +93,46 @@ static int cmp_score(const void *pa, const void *pb) {
   return a->pod < b->pod ? -1 : (a->pod > b->pod);
 }
 
-/* Sorts the pods that held block 0 by score and copies the best to out. */
+/* Min-heap on cmp_score order (the root is the worst of the kept ones). */
+static void heap_sift_down(kvidx_pod_score *h, size_t n, size_t i) {
+  for (;;) {
+    size_t worst = i, l = 2 * i + 1, r = l + 1;
+    if (l < n && cmp_score(&h[l], &h[worst]) > 0)
+      worst = l;
+    if (r < n && cmp_score(&h[r], &h[worst]) > 0)
+      worst = r;
+    if (worst == i)
+      return;
+    kvidx_pod_score t = h[i];
+    h[i] = h[worst];
+    h[worst] = t;
+    i = worst;
+  }
+}
+
+/* Copies the best max_out of the pods that held block 0 to out, sorted.
+ * Selection keeps a heap of max_out entries: O(pods log max_out), so a
+ * prompt whose first blocks sit on 1,000 pods does not pay a full sort. */
 static int emit(const score_state *st, kvidx_pod_score *out, size_t max_out,
                 size_t *n_out) {
-  if (st->n_touched == 0)
+  size_t k = st->n_touched < max_out ? st->n_touched : max_out;
+  if (k == 0)
     return 0;
-  kvidx_pod_score *all = malloc(st->n_touched * sizeof *all);
-  if (all == NULL)
-    return KVIDX_ENOMEM;
   for (size_t j = 0; j < st->n_touched; j++) {
     uint32_t pod = st->touched[j];
-    all[j] = (kvidx_pod_score){pod, st->score[pod], st->run[pod]};
+    kvidx_pod_score ps = {pod, st->score[pod], st->run[pod]};
+    if (j < k) {
+      out[j] = ps;
+      if (j + 1 == k)
+        for (size_t i = k / 2 + 1; i-- > 0;)
+          heap_sift_down(out, k, i);
+    } else if (cmp_score(&ps, &out[0]) < 0) {
+      out[0] = ps;
+      heap_sift_down(out, k, 0);
+    }
   }
-  qsort(all, st->n_touched, sizeof *all, cmp_score);
-  size_t k = st->n_touched < max_out ? st->n_touched : max_out;
-  if (k > 0)
-    memcpy(out, all, k * sizeof *all);
+  qsort(out, k, sizeof *out, cmp_score);
   *n_out = k;
-  free(all);
   return 0;
 }
 
