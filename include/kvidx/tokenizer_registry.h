@@ -31,25 +31,80 @@ typedef struct {
 
 KVIDX_EXPORT void
 kvidx_tokenizer_registry_opts_init(kvidx_tokenizer_registry_opts *opts);
+/*
+ * Fills the discovery and hub fields of opts from the environment:
+ * LOCAL_TOKENIZER_DIR, HF_ENDPOINT, HF_TOKEN (HF_HOME is read by
+ * kvidx_tokenizer_registry_new when hf_cache_dir is NULL: $HF_HOME/hub, else
+ * ~/.cache/huggingface/hub). Unset or empty variables leave a field alone. The
+ * strings point into the environment: valid until it is changed. Not
+ * thread-safe with setenv().
+ */
+KVIDX_EXPORT void
+kvidx_tokenizer_registry_opts_from_env(kvidx_tokenizer_registry_opts *opts);
 KVIDX_EXPORT int
 kvidx_tokenizer_registry_new(const kvidx_tokenizer_registry_opts *opts,
                              kvidx_tokenizer_registry **out);
 KVIDX_EXPORT void kvidx_tokenizer_registry_free(kvidx_tokenizer_registry *r);
-/* Explicit mapping model -> path of tokenizer.json (wins over discovery). */
+/*
+ * Explicit mapping model -> path of tokenizer.json (wins over discovery; the
+ * file is read on first acquire). KVIDX_ESTATE if the model is loaded or in
+ * use from another path. Thread-safe.
+ */
 KVIDX_EXPORT int kvidx_tokenizer_registry_add(kvidx_tokenizer_registry *r,
                                               const char *model,
                                               const char *path);
 /*
  * Gets the tokenizer of model, loading it (or downloading it) on first use.
  * The returned tokenizer stays valid until kvidx_tokenizer_registry_release()
- * even if the LRU unloads it meanwhile. KVIDX_ENOTFOUND for an unknown model.
- * Thread-safe.
+ * even if the LRU unloads it meanwhile. KVIDX_ENOTFOUND for an unknown model,
+ * KVIDX_EINVAL for a name that is not a valid repo id (characters
+ * [A-Za-z0-9._-] in '/'-separated segments, no "." or ".." segment, at most
+ * KVIDX_TOKENIZER_MODEL_NAME_MAX bytes), the loader's or the download's error
+ * otherwise (logged with the reason). A load runs without the registry lock;
+ * concurrent acquires of the same model wait for the one load. Every
+ * successful acquire must be paired with one release. Thread-safe.
  */
 KVIDX_EXPORT int kvidx_tokenizer_registry_acquire(kvidx_tokenizer_registry *r,
                                                   const char *model,
                                                   const kvidx_tokenizer **out);
+/* Gives back a tokenizer from acquire; unloads LRU idle ones past the bound.
+ * Thread-safe. */
 KVIDX_EXPORT void kvidx_tokenizer_registry_release(kvidx_tokenizer_registry *r,
                                                    const kvidx_tokenizer *tok);
+
+/* Longest model name accepted (HF repo ids are at most 96 + 1 + 96). */
+#define KVIDX_TOKENIZER_MODEL_NAME_MAX 256
+
+/* Counters of a registry, for metrics. */
+typedef struct {
+  uint64_t acquires;    /* successful acquires */
+  uint64_t loads;       /* tokenizers loaded (first use or after eviction) */
+  uint64_t load_errors; /* failed loads, incl. unknown models */
+  uint64_t evictions;   /* tokenizers unloaded by the LRU bound */
+  uint64_t downloads;   /* models fetched from the hub */
+  uint64_t discovered;  /* models found by the directory scan at creation */
+  size_t models;        /* models known now */
+  size_t loaded;        /* tokenizers loaded now */
+} kvidx_tokenizer_registry_stats;
+
+/* Copies the counters of r into *st. Thread-safe. */
+KVIDX_EXPORT void
+kvidx_tokenizer_registry_get_stats(kvidx_tokenizer_registry *r,
+                                   kvidx_tokenizer_registry_stats *st);
+
+/* Called once per known model: its name, its tokenizer.json path (NULL when
+ * not resolved yet) and whether it is loaded. The strings live only during
+ * the call. */
+typedef void (*kvidx_tokenizer_registry_list_fn)(void *userdata,
+                                                 const char *model,
+                                                 const char *path, int loaded);
+/* Lists the known models (explicit, discovered, or used before). The
+ * registry lock is held during the calls: fn must not call the registry.
+ * Thread-safe. */
+KVIDX_EXPORT int
+kvidx_tokenizer_registry_list(kvidx_tokenizer_registry *r,
+                              kvidx_tokenizer_registry_list_fn fn,
+                              void *userdata);
 
 /* ---- prefix store (llm-d's LRUTokenStore) ---- */
 typedef struct kvidx_prefix_store kvidx_prefix_store;
