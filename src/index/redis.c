@@ -162,7 +162,8 @@ static void release(redis_index *r, redisContext *c, int rc) {
   kvidx__redis_pool_put(r->pool, c, rc == KVIDX_EUNAVAIL);
 }
 
-static void mark_dirty(redis_index *r, uint32_t pod) {
+/* Returns 1 when the pod was not marked yet. */
+static int mark_dirty(redis_index *r, uint32_t pod) {
   pthread_mutex_lock(&r->dirty_mu);
   if (pod >= r->dirty_cap) {
     size_t cap = r->dirty_cap ? r->dirty_cap : 64;
@@ -175,17 +176,19 @@ static void mark_dirty(redis_index *r, uint32_t pod) {
       pthread_mutex_unlock(&r->dirty_mu);
       kvidx_log_error("redis", "out of memory marking pod for resync pod=%u",
                       pod);
-      return;
+      return 0;
     }
     memset(d + r->dirty_cap, 0, cap - r->dirty_cap);
     r->dirty = d;
     r->dirty_cap = cap;
   }
-  if (!r->dirty[pod]) {
+  int fresh = !r->dirty[pod];
+  if (fresh) {
     r->dirty[pod] = 1;
     atomic_fetch_add(&r->n_dirty, 1);
   }
   pthread_mutex_unlock(&r->dirty_mu);
+  return fresh;
 }
 
 static int is_dirty(redis_index *r, uint32_t pod) {
@@ -209,14 +212,16 @@ static void unmark_dirty(redis_index *r, uint32_t pod) {
 /* A write of pod failed with rc: count it, remember the pod for resync. */
 static int write_failed(redis_index *r, uint32_t pod, int rc, const char *op) {
   atomic_fetch_add(&r->errors, 1);
-  mark_dirty(r, pod);
-  kvidx_log_warn("redis",
-                 "%s failed, pod marked for resync pod=\"%s\" "
-                 "error=%s",
-                 op, kvidx__intern_name(&r->base.pods, pod),
-                 kvidx_err_name(rc));
-  /* While UP the health thread clears it soon; while DOWN, on reconnect. */
-  kvidx__redis_pool_kick(r->pool);
+  /* One line per pod and outage, not one per failed event. */
+  if (mark_dirty(r, pod))
+    kvidx_log_warn("redis",
+                   "%s failed, pod marked for resync pod=\"%s\" error=%s", op,
+                   kvidx__intern_name(&r->base.pods, pod), kvidx_err_name(rc));
+  /* Not cleared here: the health thread sweeps dirty pods on reconnect,
+   * before the pool is UP (no write of the pod can interleave), and the
+   * pod's own next write clears it first (resync_if_dirty). A sweep racing
+   * with the pod's writer while UP could wipe entries written after the
+   * failure, so there is none. */
   return rc;
 }
 

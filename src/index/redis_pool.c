@@ -45,7 +45,6 @@ struct kvidx__redis_pool {
   pthread_cond_t health_cv; /* wakes the health thread */
   slot slots[KVIDX__REDIS_POOL_MAX];
   uint64_t gen; /* bumped on every UP -> DOWN; guarded by mu */
-  int kicked;   /* guarded by mu */
   int stopping; /* guarded by mu */
   _Atomic int up;
   _Atomic uint64_t reconnects;
@@ -275,13 +274,6 @@ uint64_t kvidx__redis_pool_reconnects(kvidx__redis_pool *p) {
   return atomic_load(&p->reconnects);
 }
 
-void kvidx__redis_pool_kick(kvidx__redis_pool *p) {
-  pthread_mutex_lock(&p->mu);
-  p->kicked = 1;
-  pthread_cond_signal(&p->health_cv);
-  pthread_mutex_unlock(&p->mu);
-}
-
 /* ---- health thread ---- */
 
 /* One reconnect attempt; called and returns with p->mu held. */
@@ -302,23 +294,10 @@ static int try_reconnect_locked(kvidx__redis_pool *p) {
   if (rc != 0)
     return rc;
   add_idle_locked(p, c);
-  p->kicked = 0; /* the hook just ran */
   atomic_store(&p->up, 1);
   atomic_fetch_add(&p->reconnects, 1);
   pthread_cond_broadcast(&p->free_cv);
   return 0;
-}
-
-/* Runs the hook while UP on a pooled connection; p->mu held. */
-static void run_kicked_hook_locked(kvidx__redis_pool *p) {
-  p->kicked = 0;
-  pthread_mutex_unlock(&p->mu);
-  redisContext *c;
-  if (kvidx__redis_pool_get(p, &c) == 0) {
-    int rc = p->opts.hook ? p->opts.hook(p->opts.hook_userdata, c) : 0;
-    kvidx__redis_pool_put(p, c, rc == KVIDX_EUNAVAIL);
-  }
-  pthread_mutex_lock(&p->mu);
 }
 
 static void *health_main(void *arg) {
@@ -351,10 +330,6 @@ static void *health_main(void *arg) {
       backoff_ms = backoff_ms * 2 > KVIDX__REDIS_BACKOFF_MAX_MS
                        ? KVIDX__REDIS_BACKOFF_MAX_MS
                        : backoff_ms * 2;
-      continue;
-    }
-    if (p->kicked) {
-      run_kicked_hook_locked(p);
       continue;
     }
     pthread_cond_wait(&p->health_cv, &p->mu);

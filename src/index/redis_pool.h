@@ -13,8 +13,7 @@
  * exponential backoff (KVIDX__REDIS_BACKOFF_MIN_MS doubling up to
  * KVIDX__REDIS_BACKOFF_MAX_MS); once it has a working connection it runs the
  * owner's maintenance hook on it (the Redis index clears the pods whose writes
- * were lost) and only then declares the pool UP again. The owner can also
- * wake the thread to run the hook while UP (kvidx__redis_pool_kick).
+ * were lost) and only then declares the pool UP again.
  */
 #ifndef KVIDX_INDEX_REDIS_POOL_H
 #define KVIDX_INDEX_REDIS_POOL_H
@@ -32,7 +31,7 @@
 
 /*
  * Maintenance hook, run by the health thread on connection c after a
- * reconnect (before the pool is UP again) and after each kick. Returns 0, or
+ * reconnect (before the pool is UP again). Returns 0, or
  * a negative code when c failed (the pool then stays or goes DOWN).
  */
 typedef int (*kvidx__redis_hook_fn)(void *userdata, redisContext *c);
@@ -71,8 +70,6 @@ void kvidx__redis_pool_put(kvidx__redis_pool *p, redisContext *c, int failed);
 
 /* 1 when UP. Lock-free. */
 int kvidx__redis_pool_is_up(kvidx__redis_pool *p);
-/* Wakes the health thread to run the hook soon. Thread-safe. */
-void kvidx__redis_pool_kick(kvidx__redis_pool *p);
 /* Number of DOWN -> UP transitions so far (for tests and metrics). */
 uint64_t kvidx__redis_pool_reconnects(kvidx__redis_pool *p);
 
