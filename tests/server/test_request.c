@@ -141,6 +141,37 @@ TEST(limits) {
   kvidx__request_free(&R);
 }
 
+/* Random ids of every length and separators of every kind round-trip
+ * (exercises both the 8-byte-at-a-time path and the byte loop). */
+TEST(random_ids_round_trip) {
+  static const char *const seps[] = {",", ", ", " ,\n", "\t,\r\n  "};
+  enum { N = 5000 };
+  static char body[N * 24 + 64];
+  static uint32_t want[N];
+  uint64_t x = 88172645463325252ull;
+  size_t n = (size_t)snprintf(body, sizeof body, "{\"token_ids\":[");
+  for (int i = 0; i < N; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    int digits = 1 + (int)(x % 10);
+    uint64_t v = (x >> 8) % 4294967296ull;
+    for (int d = digits; d < 10; d++)
+      v /= 10;
+    want[i] = (uint32_t)v;
+    n += (size_t)snprintf(body + n, sizeof body - n, "%s%u",
+                          i ? seps[(x >> 40) % 4] : "", want[i]);
+  }
+  snprintf(body + n, sizeof body - n, "]}");
+  kvidx__request_init(&R);
+  CHECK_EQ_INT(kvidx__request_parse(&R, body, strlen(body), N, 1),
+               KVIDX_REQ_OK);
+  CHECK_EQ_INT(R.n_tokens, N);
+  for (int i = 0; i < N; i++) {
+    if (R.token_ids[i] != want[i])
+      FAILF("id %d: %u != %u", i, R.token_ids[i], want[i]);
+  }
+  kvidx__request_free(&R);
+}
+
 /* A body that is not NUL-terminated, right at the end of a buffer. */
 TEST(no_read_past_the_end) {
   kvidx__request_init(&R);
@@ -162,4 +193,4 @@ TEST(no_read_past_the_end) {
 
 TEST_MAIN(TEST_CASE(score_with_tokens), TEST_CASE(prompt_escapes),
           TEST_CASE(bad_json), TEST_CASE(bad_fields), TEST_CASE(limits),
-          TEST_CASE(no_read_past_the_end))
+          TEST_CASE(random_ids_round_trip), TEST_CASE(no_read_past_the_end))
