@@ -28,7 +28,9 @@
  */
 
 int kvidx__nbuf_reserve(kvidx__nbuf *nb, size_t extra) {
-  if (nb->len + extra <= nb->cap)
+  /* A buffer first used without offset tracking has no alignment array yet:
+   * it must be made even when the bytes fit. */
+  if (nb->len + extra <= nb->cap && (nb->al != NULL || !nb->track))
     return 0;
   size_t cap = nb->cap ? nb->cap : 256;
   while (cap < nb->len + extra)
@@ -65,6 +67,8 @@ int kvidx__nbuf_append(kvidx__nbuf *nb, const uint8_t *p, size_t n, uint32_t s,
 
 int kvidx__nbuf_append_al(kvidx__nbuf *nb, const uint8_t *p, size_t n,
                           const uint32_t *al) {
+  if (n == 0)
+    return 0; /* nb->b may still be NULL: memcpy(NULL, ..., 0) is UB */
   if (kvidx__nbuf_reserve(nb, n))
     return KVIDX_ENOMEM;
   memcpy(nb->b + nb->len, p, n);
