@@ -99,6 +99,11 @@ class Kvidxd:
                 json.dump(config, f)
             cmd += ["--config", path]
         cmd += list(args)
+        # KVIDX_TEST_WRAPPER="gdb -batch -ex run -ex bt --args" (or valgrind)
+        # runs kvidxd under a debugger; its output goes to the log.
+        wrapper = os.environ.get("KVIDX_TEST_WRAPPER")
+        if wrapper:
+            cmd = wrapper.split() + cmd
         self.cmd = cmd
         full_env = dict(os.environ)
         full_env.setdefault("KVIDX_LOG_LEVEL", "info")

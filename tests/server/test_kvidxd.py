@@ -141,7 +141,10 @@ def score_prompt_text():
         status, resp = d.wait_scores(model, ids, {"pod-q": 4})
         check_scores(resp, {"pod-q": 4}, "token_ids scores")
         for _ in range(2):  # second time: through the prefix store
-            status, resp = d.score(model, prompt=text)
+            try:
+                status, resp = d.score(model, prompt=text)
+            except OSError as e:
+                raise AssertionError("%s; kvidxd log:\n%s" % (e, d.log_text()))
             check_eq(status, 200, "prompt status")
             check_scores(resp, {"pod-q": 4}, "prompt scores")
         check_eq(resp["blocks"], len(ids) // 16, "prompt blocks")
