@@ -21,14 +21,13 @@
 #include <time.h>
 
 #include "common/log.h"
-#include "indexer/model_tokenizers.h"
 
 struct kvidx_indexer {
   kvidx_hasher *hasher;
   kvidx_index *index;
   kvidx_applier *applier;
   kvidx_ingestor *ingestor;
-  kvidx__model_tokenizers *tokenizers;
+  kvidx_tokenizer_registry *tokenizers;
   kvidx_prefix_store *prefix_store;
   kvidx_tier_weights weights;
   double min_overlap;
@@ -62,7 +61,7 @@ void kvidx_indexer_opts_init(kvidx_indexer_opts *o) {
   kvidx_index_opts_init(&o->memory);
   kvidx_redis_opts_init(&o->redis);
   kvidx_tier_weights_init(&o->weights);
-  memset(&o->tokenizers, 0, sizeof o->tokenizers);
+  kvidx_tokenizer_registry_opts_init(&o->tokenizers);
   o->use_prefix_store = 1;
   kvidx_prefix_store_opts_init(&o->prefix_store);
   o->min_prefix_overlap = 0.8;
@@ -115,12 +114,15 @@ static int make_index(kvidx_indexer *ix, const kvidx_indexer_opts *o) {
 }
 
 static int make_tokenizers(kvidx_indexer *ix, const kvidx_indexer_opts *o) {
-  if (o->tokenizers.auto_discovery_dir != NULL ||
-      o->tokenizers.hf_endpoint != NULL)
-    kvidx_log_warn("indexer", "tokenizer auto-discovery and hub download are "
-                              "not available yet; use modelTokenizerMap");
-  int rc = kvidx__model_tokenizers_new(o->model_names, o->model_tokenizer_paths,
-                                       o->n_model_tokenizers, &ix->tokenizers);
+  int rc = kvidx_tokenizer_registry_new(&o->tokenizers, &ix->tokenizers);
+  for (size_t i = 0; rc == 0 && i < o->n_model_tokenizers; i++) {
+    rc = kvidx_tokenizer_registry_add(ix->tokenizers, o->model_names[i],
+                                      o->model_tokenizer_paths[i]);
+    if (rc)
+      kvidx_log_error(
+          "indexer", "cannot map model to tokenizer: %s model=%s path=%s",
+          kvidx_strerror(rc), o->model_names[i], o->model_tokenizer_paths[i]);
+  }
   if (rc == 0 && o->use_prefix_store)
     rc = kvidx_prefix_store_new(&o->prefix_store, &ix->prefix_store);
   return rc;
@@ -207,7 +209,7 @@ void kvidx_indexer_free(kvidx_indexer *ix) {
   if (ix->prefix_store)
     kvidx_prefix_store_free(ix->prefix_store);
   if (ix->tokenizers)
-    kvidx__model_tokenizers_free(ix->tokenizers);
+    kvidx_tokenizer_registry_free(ix->tokenizers);
   if (ix->index)
     kvidx_index_free(ix->index);
   if (ix->hasher)
@@ -413,11 +415,12 @@ static int tokenize_prompt(kvidx_indexer *ix, const char *model,
     return 0;
   }
   const kvidx_tokenizer *tok;
-  int rc = kvidx__model_tokenizers_get(ix->tokenizers, model, &tok);
+  int rc = kvidx_tokenizer_registry_acquire(ix->tokenizers, model, &tok);
   if (rc)
     return rc;
   enc->want_offsets = ix->prefix_store != NULL;
   rc = kvidx_tokenizer_encode(tok, text, len, 1, enc);
+  kvidx_tokenizer_registry_release(ix->tokenizers, tok);
   if (rc)
     return rc;
   COUNT_(tokenizations, 1);
@@ -450,10 +453,11 @@ int kvidx_indexer_tokenize(kvidx_indexer *ix, const char *model,
   if (model == NULL || enc == NULL || (text == NULL && len > 0))
     return KVIDX_EINVAL;
   const kvidx_tokenizer *tok;
-  int rc = kvidx__model_tokenizers_get(ix->tokenizers, model, &tok);
+  int rc = kvidx_tokenizer_registry_acquire(ix->tokenizers, model, &tok);
   if (rc)
     return rc;
   rc = kvidx_tokenizer_encode(tok, text ? text : "", len, 1, enc);
+  kvidx_tokenizer_registry_release(ix->tokenizers, tok);
   if (rc == 0) {
     COUNT_(tokenizations, 1);
     COUNT_(tokenized_tokens, enc->n);
