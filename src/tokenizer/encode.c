@@ -7,12 +7,14 @@
  * the working buffers, the BPE scratch and the word cache. So encode takes no
  * lock and allocates nothing once the buffers have grown.
  *
- * Word cache: direct-mapped, KVIDX_TOK_CACHE_SLOTS slots per thread, keyed by
- * (tokenizer serial, pre-token bytes) for pre-tokens of at most
- * KVIDX_TOK_CACHE_KEY_MAX bytes giving at most KVIDX_TOK_CACHE_IDS_MAX ids. A
- * collision overwrites: the memory bound is fixed (~6 MB per thread) and a
- * miss only costs a BPE merge. The serial is unique per load, so a freed
- * tokenizer's entries can never be hit by another one at the same address.
+ * Word cache: a direct-mapped table of KVIDX_TOK_CACHE_SLOTS slots per
+ * thread, keyed by (tokenizer serial, pre-token bytes), pointing into an
+ * arena of KVIDX_TOK_CACHE_ARENA bytes that holds the key, ids and token ends.
+ * Pre-tokens of at most KVIDX_TOK_CACHE_KEY_MAX bytes are cached. A collision
+ * overwrites the slot; when the arena is full, table and arena are reset.
+ * So the memory bound is fixed (~5.5 MB per thread) and a miss costs one BPE
+ * merge. The serial is unique per load, so a freed tokenizer's entries can
+ * never be hit by another one loaded at the same address.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -25,18 +27,22 @@
 
 typedef struct {
   uint64_t serial, hash;
-  uint8_t klen, nids;
-  uint8_t key[KVIDX_TOK_CACHE_KEY_MAX];
-  uint8_t ends[KVIDX_TOK_CACHE_IDS_MAX];
-  uint32_t ids[KVIDX_TOK_CACHE_IDS_MAX];
+  uint32_t off; /* into the arena: key bytes, then ids, then ends */
+  uint16_t klen, nids;
 } cache_slot;
+
+typedef struct {
+  cache_slot *slots;
+  uint8_t *arena;
+  size_t used;
+} word_cache;
 
 typedef struct {
   kvidx__nbuf norm, tmp, ident;
   kvidx__pt_ctx pt;
   kvidx__idbuf ids;
   kvidx__bpe_scratch bpe;
-  cache_slot *cache;
+  word_cache cache;
 } workspace;
 
 static pthread_key_t ws_key;
@@ -68,7 +74,8 @@ static void ws_free(void *p) {
   free(ws->bpe.prev);
   free(ws->bpe.next);
   free(ws->bpe.heap);
-  free(ws->cache);
+  free(ws->cache.slots);
+  free(ws->cache.arena);
   free(ws);
 }
 
@@ -86,8 +93,10 @@ static workspace *get_ws(void) {
   ws = calloc(1, sizeof *ws);
   if (!ws)
     return NULL;
-  ws->cache = calloc(KVIDX_TOK_CACHE_SLOTS, sizeof *ws->cache);
-  if (!ws->cache || pthread_setspecific(ws_key, ws) != 0) {
+  ws->cache.slots = calloc(KVIDX_TOK_CACHE_SLOTS, sizeof *ws->cache.slots);
+  ws->cache.arena = malloc(KVIDX_TOK_CACHE_ARENA);
+  if (!ws->cache.slots || !ws->cache.arena ||
+      pthread_setspecific(ws_key, ws) != 0) {
     ws_free(ws);
     return NULL;
   }
@@ -141,16 +150,20 @@ static int model_piece(const kvidx_tokenizer *tok, workspace *ws,
     return kvidx__wordpiece_word(m, p, n, &ws->ids);
   if (n > KVIDX_TOK_CACHE_KEY_MAX)
     return kvidx__bpe_word(m, p, n, &ws->bpe, &ws->ids);
+  word_cache *wc = &ws->cache;
   uint64_t h = XXH3_64bits(p, n) ^ (tok->serial * 0x9E3779B97F4A7C15ull);
-  cache_slot *c = &ws->cache[h & (KVIDX_TOK_CACHE_SLOTS - 1)];
+  cache_slot *c = &wc->slots[h & (KVIDX_TOK_CACHE_SLOTS - 1)];
   if (c->hash == h && c->serial == tok->serial && c->klen == n &&
-      memcmp(c->key, p, n) == 0) {
+      memcmp(wc->arena + c->off, p, n) == 0) {
+    const uint8_t *d = wc->arena + c->off + ((n + 3) & ~(size_t)3);
+    const uint32_t *ids = (const uint32_t *)(const void *)d;
+    const uint16_t *ends = (const uint16_t *)(const void *)(d + 4 * c->nids);
     uint32_t s = 0;
     for (size_t i = 0; i < c->nids; i++) {
-      int rc = kvidx__idbuf_push(&ws->ids, c->ids[i], s, c->ends[i]);
+      int rc = kvidx__idbuf_push(&ws->ids, ids[i], s, ends[i]);
       if (rc)
         return rc;
-      s = c->ends[i];
+      s = ends[i];
     }
     return 0;
   }
@@ -166,15 +179,26 @@ static int model_piece(const kvidx_tokenizer *tok, workspace *ws,
   }
   if (s != n)
     return 0;
+  size_t need = ((n + 3) & ~(size_t)3) + ws->ids.n * 6;
+  need = (need + 3) & ~(size_t)3;
+  if (wc->used + need > KVIDX_TOK_CACHE_ARENA) {
+    memset(wc->slots, 0, KVIDX_TOK_CACHE_SLOTS * sizeof *wc->slots);
+    wc->used = 0;
+  }
+  uint8_t *d = wc->arena + wc->used;
+  memcpy(d, p, n);
+  uint32_t *ids = (uint32_t *)(void *)(d + ((n + 3) & ~(size_t)3));
+  uint16_t *ends = (uint16_t *)(void *)(ids + ws->ids.n);
+  for (size_t i = 0; i < ws->ids.n; i++) {
+    ids[i] = ws->ids.ids[i];
+    ends[i] = (uint16_t)ws->ids.spans[2 * i + 1];
+  }
   c->serial = tok->serial;
   c->hash = h;
-  c->klen = (uint8_t)n;
-  c->nids = (uint8_t)ws->ids.n;
-  memcpy(c->key, p, n);
-  for (size_t i = 0; i < ws->ids.n; i++) {
-    c->ids[i] = ws->ids.ids[i];
-    c->ends[i] = (uint8_t)ws->ids.spans[2 * i + 1];
-  }
+  c->off = (uint32_t)wc->used;
+  c->klen = (uint16_t)n;
+  c->nids = (uint16_t)ws->ids.n;
+  wc->used += need;
   return 0;
 }
 
@@ -245,7 +269,7 @@ static int process_text(const kvidx_tokenizer *tok, workspace *ws,
   const uint8_t *nb = text + a;
   const uint32_t *nal = track ? ws->ident.al : NULL;
   size_t nn = b - a;
-  if (tok->normalizer) {
+  if (tok->normalizer && !kvidx__normalize_is_noop(tok->normalizer, nb, nn)) {
     rc = kvidx__normalize(tok->normalizer, nb, nn, nal, &ws->norm, &ws->tmp);
     if (rc)
       return rc;

@@ -63,11 +63,14 @@ int kvidx__bytelevel_byte(uint32_t c) {
     return bytelevel_direct(c) ? (int)c : -1;
   if (c >= 0x100 + 68)
     return -1;
+  /* The n-th byte outside the direct ranges: 0x00-0x20 (33), 0x7F-0xA0
+   * (34), 0xAD (1). */
   uint32_t n = c - 0x100;
-  for (unsigned x = 0; x < 256; x++)
-    if (!bytelevel_direct(x) && n-- == 0)
-      return (int)x;
-  return -1;
+  if (n < 33)
+    return (int)n;
+  if (n < 67)
+    return (int)(0x7F + n - 33);
+  return 0xAD;
 }
 
 /* ---- small jansson helpers

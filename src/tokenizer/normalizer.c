@@ -116,6 +116,9 @@ static const uint32_t post9_ranges[][2] = {
 /* Bit set of code points before which a chunk may start (see file header),
  * and of the post-9.0 code points above. */
 static uint8_t *boundary_bits, *post9_bits;
+/* Per form (NFC, NFD, NFKC, NFKD): boundary chars that the form leaves
+ * unchanged. A text made only of those (or ASCII) is its own normal form. */
+static uint8_t *stable_bits[4];
 static pthread_once_t boundary_once = PTHREAD_ONCE_INIT;
 
 static void build_boundaries(void) {
@@ -158,7 +161,44 @@ static void build_boundaries(void) {
   }
   free(combines);
   post9_bits = post9;
+  static const utf8proc_option_t forms[4] = {
+      UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPOSE,
+      UTF8PROC_STABLE | UTF8PROC_DECOMPOSE,
+      UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | UTF8PROC_COMPOSE,
+      UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT};
+  for (int f = 0; f < 4; f++) {
+    uint8_t *st = malloc(0x110000 / 8);
+    if (!st)
+      return;
+    memcpy(st, bits, 0x110000 / 8);
+    for (int32_t c = 0x80; c < 0x110000; c++) {
+      if (!((st[c >> 3] >> (c & 7)) & 1))
+        continue;
+      int hangul = c >= 0xAC00 && c <= 0xD7A3;
+      if (utf8proc_get_property(c)->decomp_seqindex == UINT16_MAX && !hangul)
+        continue;
+      last = 0;
+      utf8proc_ssize_t n = utf8proc_decompose_char(
+          c, d, 32, forms[f] & ~UTF8PROC_COMPOSE, &last);
+      if (n > 0 && n <= 32 && (forms[f] & UTF8PROC_COMPOSE))
+        n = utf8proc_normalize_utf32(d, n, forms[f]);
+      if (n != 1 || d[0] != c)
+        st[c >> 3] &= (uint8_t) ~(1u << (c & 7));
+    }
+    stable_bits[f] = st;
+  }
   boundary_bits = bits;
+}
+
+static int form_index(kvidx__norm_type t) {
+  return t == KVIDX__NORM_NFC    ? 0
+         : t == KVIDX__NORM_NFD  ? 1
+         : t == KVIDX__NORM_NFKC ? 2
+                                 : 3;
+}
+
+static int is_stable(const uint8_t *st, uint32_t c) {
+  return c < 0x80 || ((st[c >> 3] >> (c & 7)) & 1);
 }
 
 static int is_post9(uint32_t c) {
@@ -176,6 +216,7 @@ static int unicode_normalize(kvidx__norm_type type, const uint8_t *in, size_t n,
   pthread_once(&boundary_once, build_boundaries);
   if (!boundary_bits)
     return KVIDX_ENOMEM;
+  const uint8_t *st = stable_bits[form_index(type)];
   utf8proc_option_t opt = UTF8PROC_STABLE | UTF8PROC_DECOMPOSE;
   if (type == KVIDX__NORM_NFKC || type == KVIDX__NORM_NFKD)
     opt |= UTF8PROC_COMPAT;
@@ -186,6 +227,28 @@ static int unicode_normalize(kvidx__norm_type type, const uint8_t *in, size_t n,
   size_t i = 0;
   int rc = 0;
   while (i < n && !rc) {
+    /* Copy a run of stable chars, but leave its last char to the chunk
+     * below when a combining char follows. */
+    size_t j = i, lastc = i;
+    while (j < n) {
+      uint32_t d;
+      size_t l = kvidx__utf8_decode(in + j, &d);
+      if (!is_stable(st, d))
+        break;
+      lastc = j;
+      j += l;
+    }
+    if (j < n && j > i) {
+      uint32_t d;
+      kvidx__utf8_decode(in + j, &d);
+      if (!is_boundary(d) || is_post9(d))
+        j = lastc;
+    }
+    if (j > i) {
+      rc = kvidx__nbuf_append_al(out, in + i, j - i, al ? al + 2 * i : NULL);
+      i = j;
+      continue;
+    }
     /* The chunk: one char plus everything up to the next boundary. */
     uint32_t c;
     size_t end = i + kvidx__utf8_decode(in + i, &c);
@@ -253,6 +316,46 @@ static int unicode_normalize(kvidx__norm_type type, const uint8_t *in, size_t n,
   if (buf != stackbuf)
     free(buf);
   return rc;
+}
+
+int kvidx__normalize_is_noop(const kvidx__normalizer *norm, const uint8_t *in,
+                             size_t n) {
+  if (!norm)
+    return 1;
+  if (norm->type == KVIDX__NORM_SEQUENCE) {
+    for (size_t k = 0; k < norm->n_children; k++)
+      if (!kvidx__normalize_is_noop(&norm->children[k], in, n))
+        return 0;
+    return 1;
+  }
+  if (norm->type > KVIDX__NORM_NFKD)
+    return 0;
+  pthread_once(&boundary_once, build_boundaries);
+  if (!boundary_bits)
+    return 0;
+  const uint8_t *st = stable_bits[form_index(norm->type)];
+  size_t i = 0;
+  while (i < n) {
+    /* ASCII is stable under every form: 8 bytes at a time. */
+    while (i + 8 <= n) {
+      uint64_t w;
+      memcpy(&w, in + i, 8);
+      if (w & 0x8080808080808080ull)
+        break;
+      i += 8;
+    }
+    if (i >= n)
+      break;
+    if (in[i] < 0x80) {
+      i++;
+      continue;
+    }
+    uint32_t c;
+    i += kvidx__utf8_decode(in + i, &c);
+    if (!is_stable(st, c))
+      return 0;
+  }
+  return 1;
 }
 
 /* ---- per-char maps

@@ -32,8 +32,9 @@
 #define KVIDX_TOK_MAX_COMPONENT_DEPTH 16 /* nested Sequence levels */
 #define KVIDX_TOK_MAX_TOKEN_BYTES 4096   /* longest vocab/added token */
 #define KVIDX_TOK_CACHE_SLOTS 65536      /* per-thread word cache slots */
-#define KVIDX_TOK_CACHE_KEY_MAX 31       /* cached pre-token bytes, at most */
-#define KVIDX_TOK_CACHE_IDS_MAX 7        /* cached ids per pre-token */
+#define KVIDX_TOK_CACHE_ARENA (4u << 20) /* per-thread word cache bytes */
+#define KVIDX_TOK_CACHE_KEY_MAX 256      /* cached pre-token bytes, at most */
+#define KVIDX_TOK_CACHE_IDS_MAX 128      /* cached ids per pre-token */
 
 /* ---- string table: id <-> bytes ---------------------------------------- */
 
@@ -42,7 +43,9 @@ typedef struct {
   size_t pool_len, pool_cap;
   uint32_t *off, *len; /* per id; len == UINT32_MAX: no such id */
   uint32_t n_ids;      /* ids are 0..n_ids-1 */
-  uint64_t *slots;     /* (hash32 << 32) | (id + 1); 0 = empty */
+  struct kvidx__strslot {
+    uint32_t hash, id1, off, len; /* id1 = id + 1; 0 = empty slot */
+  } *slots; /* the string's bytes are compared without touching off[]/len[] */
   size_t mask;
   size_t count;
 } kvidx__strtab;
@@ -318,6 +321,11 @@ int kvidx__nbuf_append_al(kvidx__nbuf *nb, const uint8_t *p, size_t n,
  * tracking), writing into out (which is reset). */
 int kvidx__normalize(const kvidx__normalizer *norm, const uint8_t *in, size_t n,
                      const uint32_t *al, kvidx__nbuf *out, kvidx__nbuf *tmp);
+
+/* 1 when norm certainly leaves in[0..n) unchanged (Unicode normalizers on
+ * text already in that form): the caller may then skip normalizing. */
+int kvidx__normalize_is_noop(const kvidx__normalizer *norm, const uint8_t *in,
+                             size_t n);
 
 /* A piece of pre-tokenization: a byte range of a buffer. */
 typedef struct {

@@ -22,7 +22,13 @@ int kvidx__strtab_init(kvidx__strtab *t, size_t expected) {
   memset(t, 0, sizeof *t);
   t->mask = pow2_at_least(expected * 2 + 16) - 1;
   t->slots = calloc(t->mask + 1, sizeof *t->slots);
-  return t->slots ? 0 : KVIDX_ENOMEM;
+  if (!t->slots)
+    return KVIDX_ENOMEM;
+  /* The pool is sized for the expected count up front (~10 bytes a token):
+   * growing it by doubling copies it several times on big vocabs. */
+  t->pool_cap = expected * 10 + 65536;
+  t->pool = malloc(t->pool_cap);
+  return t->pool ? 0 : KVIDX_ENOMEM;
 }
 
 void kvidx__strtab_free(kvidx__strtab *t) {
@@ -59,22 +65,34 @@ static int grow_ids(kvidx__strtab *t, uint32_t id) {
 
 static int rehash(kvidx__strtab *t) {
   size_t nmask = (t->mask + 1) * 2 - 1;
-  uint64_t *ns = calloc(nmask + 1, sizeof *ns);
+  struct kvidx__strslot *ns = calloc(nmask + 1, sizeof *ns);
   if (!ns)
     return KVIDX_ENOMEM;
   for (size_t i = 0; i <= t->mask; i++) {
-    uint64_t v = t->slots[i];
-    if (!v)
+    if (!t->slots[i].id1)
       continue;
-    size_t j = (size_t)(v >> 32) & nmask;
-    while (ns[j])
+    size_t j = t->slots[i].hash & nmask;
+    while (ns[j].id1)
       j = (j + 1) & nmask;
-    ns[j] = v;
+    ns[j] = t->slots[i];
   }
   free(t->slots);
   t->slots = ns;
   t->mask = nmask;
   return 0;
+}
+
+/* Slot of s (filled) or of the empty slot where it would go. */
+static struct kvidx__strslot *probe(const kvidx__strtab *t, const char *s,
+                                    size_t len, uint32_t h) {
+  size_t i = h & t->mask;
+  for (;;) {
+    struct kvidx__strslot *sl = &t->slots[i];
+    if (!sl->id1 || (sl->hash == h && sl->len == len &&
+                     memcmp(t->pool + sl->off, s, len) == 0))
+      return sl;
+    i = (i + 1) & t->mask;
+  }
 }
 
 int kvidx__strtab_put(kvidx__strtab *t, uint32_t id, const char *s,
@@ -98,39 +116,29 @@ int kvidx__strtab_put(kvidx__strtab *t, uint32_t id, const char *s,
   }
   if (t->pool_len > UINT32_MAX - len - 1)
     return KVIDX_ETOOBIG;
+  if ((t->count + 1) * 2 > t->mask + 1 && (rc = rehash(t)) != 0)
+    return rc;
+  uint32_t h = str_hash(s, len);
+  struct kvidx__strslot *sl = probe(t, s, len, h);
   memcpy(t->pool + t->pool_len, s, len);
   t->pool[t->pool_len + len] = 0;
   t->off[id] = (uint32_t)t->pool_len;
   t->len[id] = (uint32_t)len;
   t->pool_len += len + 1;
   /* A string already mapped (a duplicate content) keeps its first id. */
-  if (kvidx__strtab_get(t, s, len) >= 0)
+  if (sl->id1)
     return 0;
-  if ((t->count + 1) * 2 > t->mask + 1 && (rc = rehash(t)) != 0)
-    return rc;
-  uint32_t h = str_hash(s, len);
-  size_t i = h & t->mask;
-  while (t->slots[i])
-    i = (i + 1) & t->mask;
-  t->slots[i] = ((uint64_t)h << 32) | ((uint64_t)id + 1);
+  sl->hash = h;
+  sl->id1 = id + 1;
+  sl->off = t->off[id];
+  sl->len = (uint32_t)len;
   t->count++;
   return 0;
 }
 
 int64_t kvidx__strtab_get(const kvidx__strtab *t, const char *s, size_t len) {
-  uint32_t h = str_hash(s, len);
-  size_t i = h & t->mask;
-  for (;;) {
-    uint64_t v = t->slots[i];
-    if (!v)
-      return -1;
-    if ((uint32_t)(v >> 32) == h) {
-      uint32_t id = (uint32_t)v - 1;
-      if (t->len[id] == len && memcmp(t->pool + t->off[id], s, len) == 0)
-        return id;
-    }
-    i = (i + 1) & t->mask;
-  }
+  const struct kvidx__strslot *sl = probe(t, s, len, str_hash(s, len));
+  return sl->id1 ? (int64_t)sl->id1 - 1 : -1;
 }
 
 const char *kvidx__strtab_str(const kvidx__strtab *t, uint32_t id,
