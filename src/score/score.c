@@ -11,7 +11,9 @@
  * Implementation: instead of set intersections, run[pod] is the length of the
  * prefix the pod has held so far; a holder of block i extends its run only if
  * run[pod] == i. That is O(holders) per block with two dense arrays indexed by
- * pod id, allocated per call (12 bytes per interned pod).
+ * pod id, allocated per call (12 bytes per interned pod), grown when the
+ * lookup interns a new pod that holds block 0 (Redis: a pod another replica
+ * wrote).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +53,34 @@ typedef struct {
   uint32_t *touched;                   /* pods that held block 0 */
   size_t n_touched;
   uint32_t n_pods; /* size of run/score */
+  kvidx_index *idx;
+  int rc; /* KVIDX_ENOMEM when growing failed */
 } score_state;
+
+/* The Redis backend interns pods during the lookup (pods another replica
+ * wrote), so a holder of block 0 may have an id past the arrays: grow them
+ * to the interner's current size. Holders first seen after block 0 cannot
+ * extend a prefix and need no slot. */
+static int grow(score_state *st, uint32_t pod) {
+  uint32_t n = kvidx__intern_count(&st->idx->pods);
+  if (n <= pod)
+    n = pod + 1;
+  uint32_t *run = realloc(st->run, n * sizeof *run);
+  if (run != NULL)
+    st->run = run;
+  double *score = realloc(st->score, n * sizeof *score);
+  if (score != NULL)
+    st->score = score;
+  uint32_t *touched = realloc(st->touched, n * sizeof *touched);
+  if (touched != NULL)
+    st->touched = touched;
+  if (run == NULL || score == NULL || touched == NULL)
+    return KVIDX_ENOMEM;
+  memset(st->run + st->n_pods, 0, (n - st->n_pods) * sizeof *run);
+  memset(st->score + st->n_pods, 0, (n - st->n_pods) * sizeof *score);
+  st->n_pods = n;
+  return 0;
+}
 
 static int on_key(void *userdata, size_t i, const kvidx_holder *holders,
                   size_t n) {
@@ -59,9 +88,13 @@ static int on_key(void *userdata, size_t i, const kvidx_holder *holders,
   size_t active = 0;
   for (size_t k = 0; k < n; k++) {
     uint32_t pod = holders[k].pod;
-    /* A pod interned after the arrays were sized cannot hold block 0 of
-     * this call in a way we saw; skip it (it scores 0, as if absent). */
-    if (pod >= st->n_pods || st->run[pod] != i)
+    if (pod >= st->n_pods) {
+      if (i != 0)
+        continue; /* did not hold block 0: scores 0, as if absent */
+      if ((st->rc = grow(st, pod)) != 0)
+        return 1;
+    }
+    if (st->run[pod] != i)
       continue;
     if (i == 0)
       st->touched[st->n_touched++] = pod;
@@ -152,15 +185,22 @@ int kvidx_score_prefix(kvidx_index *idx, const kvidx_tier_weights *w,
   score_state st;
   memset(&st, 0, sizeof st);
   best_weights(&st, w);
+  st.idx = idx;
   st.n_pods = kvidx__intern_count(&idx->pods);
-  if (n == 0 || st.n_pods == 0) /* still validates model and pods */
+  if (n == 0) /* still validates model and pods */
     return kvidx_index_lookup(idx, model, keys, 0, pods, n_pods, on_key, &st);
-  st.run = calloc(st.n_pods, sizeof *st.run);
-  st.score = calloc(st.n_pods, sizeof *st.score);
-  st.touched = malloc(st.n_pods * sizeof *st.touched);
+  /* At least one slot: with no pod interned yet, the Redis backend may still
+   * find holders (and intern them); grow() makes room. */
+  size_t cap = st.n_pods ? st.n_pods : 1;
+  st.run = calloc(cap, sizeof *st.run);
+  st.score = calloc(cap, sizeof *st.score);
+  st.touched = malloc(cap * sizeof *st.touched);
+  st.n_pods = (uint32_t)cap;
   int rc = KVIDX_ENOMEM;
   if (st.run != NULL && st.score != NULL && st.touched != NULL)
     rc = kvidx_index_lookup(idx, model, keys, n, pods, n_pods, on_key, &st);
+  if (rc >= 0 && st.rc != 0)
+    rc = st.rc;
   if (rc >= 0)
     rc = emit(&st, out, max_out, n_out);
   free(st.run);

@@ -375,6 +375,31 @@ TEST(two_replicas_share_state) {
   kvidx_test_redis_stop(&srv);
 }
 
+/* A replica that never heard of the pods (nothing interned) scores them on
+ * its very first request: the lookup interns them, the scorer makes room. */
+TEST(score_on_fresh_replica) {
+  kvidx_test_redis srv;
+  kvidx_test_redis_start(&srv, NULL);
+  kvidx_index *ra = open_index(srv.url, 0);
+  uint32_t ma = model_id(ra, "m");
+  uint64_t keys[] = {1, 2, 3, 4};
+  CHECK_OK(kvidx_index_add(ra, ma, pod_id(ra, "p1"), KVIDX_TIER_GPU, keys, 4));
+  CHECK_OK(kvidx_index_add(ra, ma, pod_id(ra, "p2"), KVIDX_TIER_CPU, keys, 2));
+  kvidx_index *rb = open_index(srv.url, 0);
+  uint32_t mb = model_id(rb, "m");
+  kvidx_pod_score out[4];
+  size_t n_out = 0;
+  CHECK_OK(kvidx_score_prefix(rb, NULL, mb, keys, 4, NULL, 0, out, 4, &n_out));
+  CHECK_EQ_U64(n_out, 2);
+  CHECK_EQ_STR(kvidx_index_pod_name(rb, out[0].pod), "p1");
+  CHECK_EQ_DBL(out[0].score, 4.0, 1e-9);
+  CHECK_EQ_STR(kvidx_index_pod_name(rb, out[1].pod), "p2");
+  CHECK_EQ_DBL(out[1].score, 1.6, 1e-9);
+  kvidx_index_free(ra);
+  kvidx_index_free(rb);
+  kvidx_test_redis_stop(&srv);
+}
+
 /* ---- options: TTL, auth, db, unix socket
  * ------------------------------------*/
 
@@ -611,7 +636,8 @@ TEST_MAIN(CONTRACT_CASES(CASE_) TEST_CASE(llmd_key_layout),
           TEST_CASE(reads_llmd_written_entries),
           TEST_CASE(prefix_lookup_stops_and_filters),
           TEST_CASE(callback_stop_and_big_batches),
-          TEST_CASE(two_replicas_share_state), TEST_CASE(key_ttl),
+          TEST_CASE(two_replicas_share_state),
+          TEST_CASE(score_on_fresh_replica), TEST_CASE(key_ttl),
           TEST_CASE(auth_password_and_acl_user), TEST_CASE(unix_socket),
           TEST_CASE(bad_urls), TEST_CASE(script_flush_recovers),
           TEST_CASE(down_at_start_then_up),
