@@ -43,6 +43,10 @@
 #define SLOT_EXT 0x80000000u
 #define EXT_COUNT_MASK 0x00FFFFFFu
 #define EXT_CLASS_SHIFT 24
+#define EXT_CLASS_MASK 0x1Fu
+/* The top two bits of b hold the slot's CLOCK age in both forms. */
+#define AGE_SHIFT 30
+#define AGE_MASK (3u << AGE_SHIFT)
 #define N_CLASSES 21 /* holder arrays of 2 .. 2^21 entries */
 #define ARENA_MAX_OFFSET 0x7FFFFFFEu
 #define COUNT_BITS 6u
@@ -63,17 +67,15 @@ typedef struct {
 
 typedef struct {
   _Alignas(64) pthread_rwlock_t lock;
-  slot *slots;                /* guarded by lock */
-  _Atomic(slot *) slots_hint; /* same pointer, for lock-free prefetch */
-  _Atomic(size_t) mask_hint;  /* same as mask, for prefetch */
-  _Atomic(_Atomic uint64_t *) ref_hint; /* same as ref, for prefetch */
-  size_t mask;                          /* capacity - 1 */
-  size_t used;                          /* occupied slots */
-  _Atomic uint64_t *ref;                /* CLOCK reference bits, one per slot */
-  size_t hand;                          /* CLOCK hand */
-  size_t sweep;                         /* sweeper cursor */
-  uint64_t *arena;                      /* holder arrays */
-  uint32_t arena_len, arena_cap;        /* in holders */
+  slot *slots;                   /* guarded by lock */
+  _Atomic(slot *) slots_hint;    /* same pointer, for lock-free prefetch */
+  _Atomic(size_t) mask_hint;     /* same as mask, for prefetch */
+  size_t mask;                   /* capacity - 1 */
+  size_t used;                   /* occupied slots */
+  size_t hand;                   /* CLOCK hand */
+  size_t sweep;                  /* sweeper cursor */
+  uint64_t *arena;               /* holder arrays */
+  uint32_t arena_len, arena_cap; /* in holders */
   uint32_t free_head[N_CLASSES];
   uint64_t arena_live; /* holders in arrays handed out */
 } shard;
@@ -157,29 +159,19 @@ static inline size_t class_cap(unsigned cls) {
 
 /* ---- shard tables --------------------------------------------------------*/
 
-static size_t age_words(size_t cap) {
-  return (cap + 31) / 32;
-}
-
 static size_t table_bytes(size_t cap) {
-  return cap * sizeof(slot) + age_words(cap) * sizeof(uint64_t);
+  return cap * sizeof(slot);
 }
 
 static int shard_alloc_table(shard *sh, size_t cap) {
   slot *slots = malloc(cap * sizeof(slot));
-  _Atomic uint64_t *ref = calloc(age_words(cap), sizeof *ref);
-  if (slots == NULL || ref == NULL) {
-    free(slots);
-    free((void *)ref);
+  if (slots == NULL)
     return KVIDX_ENOMEM;
-  }
   memset(slots, 0xFF, cap * sizeof(slot)); /* a == SLOT_EMPTY */
   sh->slots = slots;
-  sh->ref = ref;
   sh->mask = cap - 1;
   atomic_store_explicit(&sh->slots_hint, slots, memory_order_relaxed);
   atomic_store_explicit(&sh->mask_hint, cap - 1, memory_order_relaxed);
-  atomic_store_explicit(&sh->ref_hint, ref, memory_order_relaxed);
   return 0;
 }
 
@@ -203,38 +195,33 @@ static int shard_init(mem_index *m, shard *sh) {
 
 static void shard_destroy(shard *sh) {
   free(sh->slots);
-  free((void *)sh->ref);
   free(sh->arena);
   pthread_rwlock_destroy(&sh->lock);
 }
 
-/* CLOCK ages: 2 bits per slot, 32 slots per word. A lookup hit sets 3, an
- * add at least 1; the hand decrements and evicts at 0. So a block that was
- * looked up survives three passes of the hand, a block only stored one. */
+/* CLOCK ages: the top 2 bits of each slot's b. A lookup hit sets 3, an add
+ * at least 1; the hand decrements and evicts at 0. So a block that was looked
+ * up survives three passes of the hand, a block only stored one. Readers
+ * raise ages under the read lock with an atomic OR, so every access to b in
+ * the read path is an atomic load; writers own the slot under the write lock
+ * and use plain accesses. */
 #define AGE_ADD 1u
 #define AGE_HIT 3u
 
-static inline unsigned age_get(shard *sh, size_t pos) {
-  uint64_t w = atomic_load_explicit(&sh->ref[pos / 32], memory_order_relaxed);
-  return (unsigned)(w >> (2 * (pos % 32))) & 3u;
+static inline unsigned age_get(const slot *s) {
+  return __atomic_load_n(&s->b, __ATOMIC_RELAXED) >> AGE_SHIFT;
 }
 
-/* Raises the age to at least v; safe under the read lock (atomic OR, and
- * skipped when already there so hot keys cause no cache-line writes). */
-static inline void age_touch(shard *sh, size_t pos, unsigned v) {
-  if (age_get(sh, pos) < v)
-    atomic_fetch_or_explicit(&sh->ref[pos / 32],
-                             (uint64_t)v << (2 * (pos % 32)),
-                             memory_order_relaxed);
+/* Raises the age to at least v; safe under the read lock (skipped when
+ * already there, so hot keys cause no cache-line writes). */
+static inline void age_touch(slot *s, unsigned v) {
+  if (age_get(s) < v)
+    __atomic_fetch_or(&s->b, v << AGE_SHIFT, __ATOMIC_RELAXED);
 }
 
-/* Sets the age; only under the write lock (no reader can race). */
-static inline void age_set(shard *sh, size_t pos, unsigned v) {
-  _Atomic uint64_t *w = &sh->ref[pos / 32];
-  unsigned shift = 2 * (pos % 32);
-  uint64_t x = atomic_load_explicit(w, memory_order_relaxed);
-  x = (x & ~(3ull << shift)) | ((uint64_t)v << shift);
-  atomic_store_explicit(w, x, memory_order_relaxed);
+/* Sets the age; only under the write lock. */
+static inline void age_set(slot *s, unsigned v) {
+  s->b = (s->b & ~AGE_MASK) | (v << AGE_SHIFT);
 }
 
 /* Position of key, or SIZE_MAX. Caller holds the lock (read or write). */
@@ -266,12 +253,10 @@ static void slot_delete(mem_index *m, shard *sh, size_t pos) {
     int stays = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
     if (stays)
       continue;
-    sh->slots[i] = sh->slots[j];
-    age_set(sh, i, age_get(sh, j));
+    sh->slots[i] = sh->slots[j]; /* the age moves with the slot */
     i = j;
   }
   sh->slots[i].a = SLOT_EMPTY;
-  age_set(sh, i, 0);
   sh->used--;
   atomic_fetch_sub_explicit(&m->keys, 1, memory_order_relaxed);
 }
@@ -279,10 +264,8 @@ static void slot_delete(mem_index *m, shard *sh, size_t pos) {
 static int shard_grow(mem_index *m, shard *sh) {
   size_t old_cap = sh->mask + 1, cap = old_cap * 2;
   slot *old = sh->slots;
-  _Atomic uint64_t *old_ref = sh->ref;
   if (shard_alloc_table(sh, cap) != 0) {
     sh->slots = old;
-    sh->ref = old_ref;
     sh->mask = old_cap - 1;
     return KVIDX_ENOMEM;
   }
@@ -293,11 +276,8 @@ static int shard_grow(mem_index *m, shard *sh) {
     while (sh->slots[j].a != SLOT_EMPTY)
       j = (j + 1) & sh->mask;
     sh->slots[j] = old[i];
-    uint64_t w = atomic_load_explicit(&old_ref[i / 32], memory_order_relaxed);
-    age_set(sh, j, (unsigned)(w >> (2 * (i % 32))) & 3u);
   }
   free(old);
-  free((void *)old_ref);
   int64_t delta = (int64_t)(table_bytes(cap) - table_bytes(old_cap));
   atomic_fetch_add_explicit(&m->bytes, delta, memory_order_relaxed);
   atomic_fetch_add_explicit(&m->live_bytes, delta, memory_order_relaxed);
@@ -354,7 +334,7 @@ static inline uint32_t h_count(const slot *s) {
 }
 
 static inline unsigned h_class(const slot *s) {
-  return s->b >> EXT_CLASS_SHIFT;
+  return (s->b >> EXT_CLASS_SHIFT) & EXT_CLASS_MASK;
 }
 
 /* Holders of s (pointer into the arena, or to *tmp for an inline holder). */
@@ -362,7 +342,7 @@ static inline const uint64_t *h_view(const shard *sh, const slot *s,
                                      uint64_t *tmp) {
   if (s->a & SLOT_EXT)
     return &sh->arena[s->a & ~SLOT_EXT];
-  *tmp = holder_pack(s->a, s->b);
+  *tmp = holder_pack(s->a, s->b & ~AGE_MASK);
   return tmp;
 }
 
@@ -371,7 +351,7 @@ static inline void h_set(shard *sh, slot *s, uint32_t i, uint64_t h) {
     sh->arena[(s->a & ~SLOT_EXT) + i] = h;
   } else {
     s->a = holder_inc(h);
-    s->b = holder_counts(h);
+    s->b = holder_counts(h) | (s->b & AGE_MASK);
   }
 }
 
@@ -386,7 +366,7 @@ static int h_move(mem_index *m, shard *sh, slot *s, unsigned cls) {
   if (s->a & SLOT_EXT)
     arena_free(m, sh, h_class(s), s->a & ~SLOT_EXT);
   s->a = SLOT_EXT | off;
-  s->b = n | ((uint32_t)cls << EXT_CLASS_SHIFT);
+  s->b = n | ((uint32_t)cls << EXT_CLASS_SHIFT) | (s->b & AGE_MASK);
   return 0;
 }
 
@@ -421,7 +401,7 @@ static uint32_t h_erase(mem_index *m, shard *sh, slot *s, uint32_t i) {
     uint64_t h = hs[0];
     arena_free(m, sh, h_class(s), s->a & ~SLOT_EXT);
     s->a = holder_inc(h);
-    s->b = holder_counts(h);
+    s->b = holder_counts(h) | (s->b & AGE_MASK);
   } else if (h_class(s) > 0 && n <= class_cap(h_class(s)) / 4) {
     /* Shrink lazily (at a quarter) so add/remove near a boundary does not
      * move the array every time. A failed move just keeps the big array. */
@@ -487,10 +467,10 @@ static int shard_evict_one(mem_index *m, shard *sh) {
   size_t cap = sh->mask + 1;
   for (size_t step = 0; step < 4 * cap + 1; step++) {
     size_t pos = sh->hand & sh->mask;
-    unsigned age = age_get(sh, pos);
-    if (sh->slots[pos].a == SLOT_EMPTY || age > 0) {
-      if (age > 0)
-        age_set(sh, pos, age - 1);
+    slot *s = &sh->slots[pos];
+    if (s->a == SLOT_EMPTY || (s->b >> AGE_SHIFT) > 0) {
+      if (s->a != SLOT_EMPTY)
+        age_set(s, (s->b >> AGE_SHIFT) - 1);
       sh->hand = pos + 1;
       continue;
     }
@@ -550,17 +530,17 @@ static int shard_add(mem_index *m, shard *sh, uint64_t key, uint64_t h,
     pos = (size_t)h & sh->mask;
     while (sh->slots[pos].a != SLOT_EMPTY)
       pos = (pos + 1) & sh->mask;
-    sh->slots[pos] = (slot){key, inc_id, tier_set(0, tier, 1)};
+    sh->slots[pos] =
+        (slot){key, inc_id, tier_set(0, tier, 1) | (AGE_ADD << AGE_SHIFT)};
     sh->used++;
     atomic_fetch_add_explicit(&m->keys, 1, memory_order_relaxed);
     kvidx__inc_ref(inc);
     atomic_fetch_add_explicit(&inc->entries, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&inc->blocks[tier], 1, memory_order_relaxed);
-    age_set(sh, pos, AGE_ADD);
     return 0;
   }
   slot *s = &sh->slots[pos];
-  age_touch(sh, pos, AGE_ADD);
+  age_touch(s, AGE_ADD);
   uint64_t tmp;
   const uint64_t *hs = h_view(sh, s, &tmp);
   uint32_t n = h_count(s);
@@ -683,19 +663,16 @@ static model_table *model_get(mem_index *m, uint32_t model, int create) {
 
 /* ---- writes --------------------------------------------------------------*/
 
-/* Prefetches the slot and CLOCK-age word of key. Reads the shard's table
+/* Prefetches the slot of key. Reads the shard's table
  * pointers without the lock: they may be stale after a resize, which only
  * makes the prefetch useless (a prefetch never faults). */
 static inline void prefetch_slot(model_table *mt, uint64_t key) {
   uint64_t h = mix64(key);
   shard *sh = shard_of(mt, h);
   slot *slots = atomic_load_explicit(&sh->slots_hint, memory_order_relaxed);
-  _Atomic uint64_t *ref =
-      atomic_load_explicit(&sh->ref_hint, memory_order_relaxed);
   size_t pos =
       (size_t)h & atomic_load_explicit(&sh->mask_hint, memory_order_relaxed);
   __builtin_prefetch(&slots[pos]);
-  __builtin_prefetch((const void *)&ref[pos / 32]);
 }
 
 static int mem_add(kvidx_index *idx, uint32_t model, uint32_t pod,
@@ -838,10 +815,13 @@ static int lookup_key(mem_index *m, model_table *mt, uint64_t key,
   size_t pos = shard_find(sh, key, h);
   int k = 0;
   if (pos != SIZE_MAX) {
-    const slot *s = &sh->slots[pos];
-    uint64_t tmp;
-    const uint64_t *hs = h_view(sh, s, &tmp);
-    uint32_t n = h_count(s);
+    slot *s = &sh->slots[pos];
+    /* b is read atomically: other readers may be raising its age bits. */
+    uint32_t b = __atomic_load_n(&s->b, __ATOMIC_RELAXED);
+    uint64_t one = holder_pack(s->a, b & ~AGE_MASK);
+    const uint64_t *hs =
+        (s->a & SLOT_EXT) ? &sh->arena[s->a & ~SLOT_EXT] : &one;
+    uint32_t n = (s->a & SLOT_EXT) ? (b & EXT_COUNT_MASK) : 1u;
     if (buf_reserve(buf, n) != 0) {
       pthread_rwlock_unlock(&sh->lock);
       return KVIDX_ENOMEM;
@@ -857,8 +837,8 @@ static int lookup_key(mem_index *m, model_table *mt, uint64_t key,
       buf->v[k].tiers = tier_bits(holder_counts(hs[i]));
       k++;
     }
-    if (k > 0)
-      age_touch(sh, pos, AGE_HIT);
+    if (k > 0 && (b >> AGE_SHIFT) < AGE_HIT)
+      __atomic_fetch_or(&s->b, AGE_HIT << AGE_SHIFT, __ATOMIC_RELAXED);
   }
   pthread_rwlock_unlock(&sh->lock);
   return k;
