@@ -312,6 +312,16 @@ static int run_hash(int argc, char **argv) {
             kvidx_err_name(rc));
     return rc == KVIDX_ENOMEM ? 1 : 2;
   }
+  /* Hashing no tokens validates the extra keys once, so a bad option is a
+   * usage error rather than an error on every input line. */
+  rc = kvidx_hash_blocks(h, NULL, 0, NULL, 0, &c.extra, NULL, NULL, 0);
+  if (rc < 0) {
+    fprintf(stderr,
+            "kvidx hash: bad --lora-name, --cache-salt or --mm: %s (%s)\n",
+            kvidx_strerror(rc), kvidx_err_name(rc));
+    kvidx_hasher_free(h);
+    return 2;
+  }
   if (!kvidx_hasher_reproducible(h))
     fprintf(stderr,
             "kvidx hash: warning: with PYTHONHASHSEED unset vLLM "
