@@ -222,7 +222,8 @@ typedef struct {
   size_t queue_capacity;     /* batches per shard queue, default 4096 */
   kvidx_queue_policy queue_policy;
   int rcvhwm;               /* ZMQ_RCVHWM, default 100000 */
-  int64_t max_msg_size;     /* ZMQ_MAXMSGSIZE, default 64 MiB */
+  int64_t max_msg_size;     /* larger payloads are dropped and counted, default
+                             * 64 MiB (ZMQ_MAXMSGSIZE is set to twice this) */
   int reconnect_ivl_ms;     /* default 100 */
   int reconnect_ivl_max_ms; /* default 5000 */
   int tcp_keepalive;        /* default 1 */

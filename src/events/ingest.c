@@ -144,7 +144,12 @@ static void *make_sub(kvidx_ingestor *ing, const char *subscribe) {
   const kvidx_ingestor_opts *o = &ing->opts;
   int zero = 0;
   zmq_setsockopt(s, ZMQ_RCVHWM, &o->rcvhwm, sizeof o->rcvhwm);
-  zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &o->max_msg_size, sizeof o->max_msg_size);
+  /* Frames up to twice the limit reach recv_one, which drops and counts
+   * them; larger ones make libzmq drop the connection (the publisher
+   * reconnects, the lost batches show as a seq gap): memory stays bounded
+   * either way. */
+  int64_t hard = o->max_msg_size > 0 ? 2 * o->max_msg_size : -1;
+  zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &hard, sizeof hard);
   zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &o->reconnect_ivl_ms,
                  sizeof o->reconnect_ivl_ms);
   zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &o->reconnect_ivl_max_ms,
@@ -301,6 +306,9 @@ static int recv_one(kvidx_ingestor *ing, void *sock, const pod_conn *pc) {
     why = "wrong frame count (expected 3: topic, seq, payload)";
   else if (zmq_msg_size(&seq) != 8)
     why = "seq frame is not 8 bytes";
+  else if (ing->opts.max_msg_size > 0 &&
+           (int64_t)zmq_msg_size(&it.payload) > ing->opts.max_msg_size)
+    why = "payload larger than max_msg_size";
   else if (resolve_names(pc, &it, &why) == 0)
     why = NULL; /* a configured identity replaced an unusable topic */
   if (why != NULL) {

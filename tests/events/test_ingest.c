@@ -337,14 +337,17 @@ TEST(dp_ranks_have_their_own_seq) {
 static int bad_count(void *arg) {
   kvidx_ingestor_stats s;
   kvidx_ingestor_get_stats(arg, &s);
-  return s.bad_messages >= 5;
+  return s.bad_messages >= 6;
 }
 
 /* Malformed messages are dropped and counted; the good pod's data is intact
  * and later good batches still apply. */
 TEST(malformed_messages_dropped_and_counted) {
+  kvidx_ingestor_opts o;
+  kvidx_ingestor_opts_init(&o);
+  o.max_msg_size = 4096;
   tfix f;
-  tfix_open(&f, 1, NULL);
+  tfix_open(&f, 1, &o);
   CHECK_OK(kvidx_ingestor_start(f.ing));
   tpub p;
   tpub_open(&p, f.bind_ep, 0, "kv@pod-m@llama", NULL);
@@ -370,6 +373,10 @@ TEST(malformed_messages_dropped_and_counted) {
   const void *f3c[] = {"kv@p\xff\xfe@m", seq8, b};
   size_t l3c[] = {8, 8, 3};
   tpub_send_raw(&p, f3c, l3c, 3); /* not UTF-8 */
+  static uint8_t big[6000];
+  const void *f3e[] = {"kv@pod-m@llama", seq8, big};
+  size_t l3e[] = {14, 8, sizeof big};
+  tpub_send_raw(&p, f3e, l3e, 3); /* larger than max_msg_size */
   CHECK(wait_for(bad_count, f.ing, WAIT_MS));
   /* a well-framed batch with a garbage payload: a decode error */
   seq8[7] = 1;
@@ -381,7 +388,7 @@ TEST(malformed_messages_dropped_and_counted) {
   CHECK(wait_prefix(f.idx, "llama", "pod-m", k, 4, 4, WAIT_MS));
   kvidx_ingestor_stats s;
   kvidx_ingestor_get_stats(f.ing, &s);
-  CHECK_EQ_U64(s.bad_messages, 5);
+  CHECK_EQ_U64(s.bad_messages, 6);
   CHECK_EQ_U64(s.gaps, 0);
   kvidx_applier_stats as;
   kvidx_applier_get_stats(f.applier, &as);
