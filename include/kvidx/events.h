@@ -269,9 +269,24 @@ KVIDX_EXPORT int kvidx_ingestor_start(kvidx_ingestor *ing);
 /* Stops receiving, drains the queues, joins the threads. Idempotent. */
 KVIDX_EXPORT void kvidx_ingestor_stop(kvidx_ingestor *ing);
 KVIDX_EXPORT void kvidx_ingestor_free(kvidx_ingestor *ing);
-/* Connect mode: adds/removes a pod endpoint at run time. Thread-safe. */
+/*
+ * Connect mode: subscribes to a pod's bound PUB endpoint, before or after
+ * start. Strings are copied. With pod->pod set, the socket takes every topic
+ * and a message whose topic is empty or not "kv@<pod>@<model>" is attributed
+ * to pod->pod / pod->model (model "default" when NULL). When running, returns
+ * once the receiver has connected the socket (within ~20 ms). Returns 0,
+ * KVIDX_EINVAL (bad arguments, pod id empty, too long or with '@'),
+ * KVIDX_ECONFIG (malformed endpoint), KVIDX_EEXIST (same endpoint or pod id
+ * already added). Thread-safe.
+ */
 KVIDX_EXPORT int kvidx_ingestor_add_pod(kvidx_ingestor *ing,
                                         const kvidx_pod_endpoint *pod);
+/*
+ * Removes a connect-mode pod by pod id or by endpoint. When running, returns
+ * once its socket is closed (no batch of it is received afterwards); its
+ * blocks are then cleared from the index, ordered after its queued batches.
+ * KVIDX_ENOTFOUND when no such pod was added. Thread-safe.
+ */
 KVIDX_EXPORT int kvidx_ingestor_remove_pod(kvidx_ingestor *ing,
                                            const char *pod);
 KVIDX_EXPORT void kvidx_ingestor_get_stats(kvidx_ingestor *ing,

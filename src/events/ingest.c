@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "events/ingest_internal.h"
@@ -54,6 +55,7 @@ int kvidx__ingest_should_log(uint64_t count) {
 }
 
 static void free_pod_conn(pod_conn *p) {
+  free(p->clear_name);
   free(p->endpoint);
   free(p->pod);
   free(p->model);
@@ -88,6 +90,7 @@ void kvidx_ingestor_free(kvidx_ingestor *ing) {
     free_pod_conn(p);
   }
   pthread_mutex_destroy(&ing->pods_mu);
+  pthread_cond_destroy(&ing->pods_cv);
   if (ing->zctx)
     zmq_ctx_term(ing->zctx);
   free(ing->bind_endpoint);
@@ -108,6 +111,7 @@ int kvidx_ingestor_new(const kvidx_ingestor_opts *opts, kvidx_applier *applier,
   ing->opts = *opts;
   ing->applier = applier;
   pthread_mutex_init(&ing->pods_mu, NULL);
+  pthread_cond_init(&ing->pods_cv, NULL);
   ing->bind_endpoint = dup_or_null(opts->bind_endpoint);
   ing->topic_filter = strdup(opts->topic_filter);
   ing->replay_template = dup_or_null(opts->replay_template);
@@ -161,17 +165,28 @@ static void *make_sub(kvidx_ingestor *ing, const char *subscribe) {
   return s;
 }
 
-/* Opens sockets of new pods and closes those of removed ones. Receiver
- * thread only. */
+static void queue_clear(kvidx_ingestor *ing, const char *pod);
+
+/* Opens sockets of new pods and closes those of removed ones, then wakes
+ * the add/remove calls waiting for it. Receiver thread only. A removed pod is
+ * cleared after its socket is closed, so that no batch of it can be applied
+ * after the clear. */
 static void sync_pods(kvidx_ingestor *ing) {
+  char *to_clear[64];
+  int n_clear = 0;
   pthread_mutex_lock(&ing->pods_mu);
   atomic_store(&ing->pods_dirty, 0);
+  uint64_t gen = ing->pods_gen;
   pod_conn **pp = &ing->pods;
   while (*pp) {
     pod_conn *p = *pp;
     if (p->removed) {
       if (p->sock)
         zmq_close(p->sock);
+      if (p->clear_name && n_clear < 64) {
+        to_clear[n_clear++] = p->clear_name;
+        p->clear_name = NULL;
+      }
       *pp = p->next;
       free_pod_conn(p);
       continue;
@@ -193,7 +208,31 @@ static void sync_pods(kvidx_ingestor *ing) {
     }
     pp = &p->next;
   }
+  ing->pods_applied = gen;
+  pthread_cond_broadcast(&ing->pods_cv);
   pthread_mutex_unlock(&ing->pods_mu);
+  /* outside the lock: a full queue may block, and workers take pods_mu */
+  for (int i = 0; i < n_clear; i++) {
+    queue_clear(ing, to_clear[i]);
+    free(to_clear[i]);
+  }
+}
+
+/* Called with pods_mu held after a registry change: marks it for the
+ * receiver and, while it runs, waits until it has been applied. */
+static void pods_changed_locked(kvidx_ingestor *ing) {
+  uint64_t gen = ++ing->pods_gen;
+  atomic_store(&ing->pods_dirty, 1);
+  while (ing->pods_applied < gen && atomic_load(&ing->running)) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 100 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&ing->pods_cv, &ing->pods_mu, &ts);
+  }
 }
 
 /* ---- receiving ---------------------------------------------------------- */
@@ -507,7 +546,7 @@ int kvidx_ingestor_add_pod(kvidx_ingestor *ing, const kvidx_pod_endpoint *pod) {
   }
   p->next = ing->pods;
   ing->pods = p;
-  atomic_store(&ing->pods_dirty, 1);
+  pods_changed_locked(ing);
   pthread_mutex_unlock(&ing->pods_mu);
   return 0;
 }
@@ -535,30 +574,30 @@ static void queue_clear(kvidx_ingestor *ing, const char *pod) {
 int kvidx_ingestor_remove_pod(kvidx_ingestor *ing, const char *pod) {
   if (ing == NULL || pod == NULL)
     return KVIDX_EINVAL;
-  int found = 0;
+  int found = 0, running = 0;
   char *ident = NULL;
   pthread_mutex_lock(&ing->pods_mu);
+  running = atomic_load(&ing->running);
   for (pod_conn *q = ing->pods; q; q = q->next) {
     if (!q->removed && ((q->pod && strcmp(q->pod, pod) == 0) ||
                         strcmp(q->endpoint, pod) == 0)) {
       q->removed = 1;
-      found = 1;
+      /* A pod we no longer listen to cannot be kept up to date: its blocks
+       * are cleared, by the receiver once the socket is closed. */
+      if (!found && running)
+        q->clear_name = strdup(q->pod ? q->pod : pod);
       if (q->pod && ident == NULL)
         ident = strdup(q->pod);
+      found = 1;
     }
   }
   if (found)
-    atomic_store(&ing->pods_dirty, 1);
+    pods_changed_locked(ing);
   pthread_mutex_unlock(&ing->pods_mu);
-  if (!found)
-    return KVIDX_ENOTFOUND;
-  /* A pod we no longer listen to cannot be kept up to date: forget it. */
-  if (ing->started && !ing->stopped)
-    queue_clear(ing, ident ? ident : pod);
-  else
+  if (found && !running)
     kvidx_applier_clear_pod(ing->applier, ident ? ident : pod);
   free(ident);
-  return 0;
+  return found ? 0 : KVIDX_ENOTFOUND;
 }
 
 /* ---- introspection ------------------------------------------------------ */

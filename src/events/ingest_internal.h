@@ -98,6 +98,7 @@ typedef struct pod_conn {
   char *replay_endpoint; /* NULL: template or none */
   void *sock;
   int removed;
+  char *clear_name; /* set by remove_pod: the pod to clear once closed */
 } pod_conn;
 
 typedef struct {
@@ -121,6 +122,9 @@ struct kvidx_ingestor {
   pthread_mutex_t pods_mu;
   pod_conn *pods;
   _Atomic int pods_dirty;
+  /* add/remove wait until the receiver has applied their change */
+  pthread_cond_t pods_cv;
+  uint64_t pods_gen, pods_applied; /* under pods_mu */
   ingest_counters c;
 };
 

@@ -262,18 +262,34 @@ int wait_messages(kvidx_ingestor *ing, uint64_t n, int ms) {
   return 0;
 }
 
+typedef struct {
+  const char *pod;
+  int found;
+} find_pod_arg;
+
+static void find_pod_cb(void *ud, const kvidx_pod_info *info) {
+  find_pod_arg *a = ud;
+  if (strcmp(info->pod, a->pod) == 0)
+    a->found = 1;
+}
+
+int ingestor_knows_pod(kvidx_ingestor *ing, const char *pod) {
+  find_pod_arg a = {pod, 0};
+  kvidx_ingestor_pods(ing, find_pod_cb, &a);
+  return a.found;
+}
+
 void tpub_sync(tpub *p, kvidx_ingestor *ing) {
-  char saved[256];
-  snprintf(saved, sizeof saved, "%s", p->topic);
-  /* probes on their own pod, so they do not disturb the real seq state */
-  char probe[300];
-  const char *at = strrchr(saved, '@');
-  snprintf(probe, sizeof probe, "kv@probe-%p@%s", (void *)p,
-           at ? at + 1 : "probe");
+  /* Probes go to a pod of their own, unique per call, so that they do not
+   * disturb the real seq state and so that only this publisher's own probe
+   * (not another publisher's traffic) proves its connection is up. */
+  static int calls;
+  char probe_pod[64], probe[300];
+  snprintf(probe_pod, sizeof probe_pod, "probe-%p-%d", (void *)p, ++calls);
+  const char *at = strrchr(p->topic, '@');
+  snprintf(probe, sizeof probe, "kv@%s@%s", probe_pod, at ? at + 1 : "probe");
   uint8_t b[256];
   size_t n = tb_cleared(b, sizeof b);
-  kvidx_ingestor_stats s0;
-  kvidx_ingestor_get_stats(ing, &s0);
   for (int i = 0; i < 2500; i++) {
     uint8_t sq[8] = {0};
     sq[7] = (uint8_t)i;
@@ -281,10 +297,27 @@ void tpub_sync(tpub *p, kvidx_ingestor *ing) {
     zmq_send(p->pub, probe, strlen(probe), ZMQ_SNDMORE);
     zmq_send(p->pub, sq, 8, ZMQ_SNDMORE);
     zmq_send(p->pub, b, n, 0);
-    if (wait_messages(ing, s0.messages + 1, 4))
-      return;
+    for (int t = 0; t < 2; t++) {
+      if (ingestor_knows_pod(ing, probe_pod))
+        return;
+      nap_ms(2);
+    }
   }
-  FAILF("the ingestor never received a probe from %s", saved);
+  FAILF("the ingestor never received a probe from %s", p->topic);
+}
+
+static int stat_cond(void *arg) {
+  stat_arg *a = arg;
+  kvidx_ingestor_stats s;
+  kvidx_ingestor_get_stats(a->ing, &s);
+  uint64_t v;
+  memcpy(&v, (const char *)&s + a->offset, sizeof v);
+  return v >= a->at_least;
+}
+
+int wait_stat(kvidx_ingestor *ing, size_t offset, uint64_t at_least, int ms) {
+  stat_arg a = {ing, offset, at_least};
+  return wait_for(stat_cond, &a, ms);
 }
 
 typedef struct {

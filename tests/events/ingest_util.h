@@ -9,6 +9,7 @@
 #define KVIDX_TESTS_INGEST_UTIL_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kvidx.h"
@@ -73,6 +74,17 @@ int wait_messages(kvidx_ingestor *ing, uint64_t n, int ms);
 /* Sends probe batches on a separate pod until the ingestor receives one
  * (ZeroMQ's slow joiner), so later sends are not lost. */
 void tpub_sync(tpub *p, kvidx_ingestor *ing);
+/* 1 when the ingestor has a publisher state for pod. */
+int ingestor_knows_pod(kvidx_ingestor *ing, const char *pod);
+typedef struct {
+  kvidx_ingestor *ing;
+  size_t offset;
+  uint64_t at_least;
+} stat_arg;
+/* Waits until the kvidx_ingestor_stats field at offset is >= at_least. */
+int wait_stat(kvidx_ingestor *ing, size_t offset, uint64_t at_least, int ms);
+#define WAIT_STAT(ing, field, n, ms)                                           \
+  wait_stat((ing), offsetof(kvidx_ingestor_stats, field), (n), (ms))
 /* Waits until prefix_len == want. */
 int wait_prefix(kvidx_index *idx, const char *model, const char *pod,
                 const uint64_t *keys, size_t n, int want, int ms);

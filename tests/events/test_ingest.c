@@ -149,6 +149,7 @@ static void gap_replay(int frames) {
     tpub_send(&p, s, b, n, s >= 3 && s <= 5);
   }
   CHECK(wait_prefix(f.idx, "llama", "pod-r", k, 10, 10, WAIT_MS));
+  CHECK(WAIT_STAT(f.ing, replays_ok, 1, WAIT_MS));
   kvidx_ingestor_stats s;
   kvidx_ingestor_get_stats(f.ing, &s);
   CHECK_EQ_U64(s.gaps, 1);
@@ -240,6 +241,7 @@ TEST(gap_replay_too_short_clears_pod) {
               tb_stored(b, sizeof b, KVIDX_LAYOUT_ARRAY, 0, k + s, 1, 0),
               s >= 1 && s <= 4);
   CHECK(wait_for(cleared_once, f.ing, WAIT_MS));
+  CHECK(WAIT_STAT(f.ing, replays_failed, 1, WAIT_MS));
   kvidx_ingestor_stats s;
   kvidx_ingestor_get_stats(f.ing, &s);
   CHECK_EQ_U64(s.replays_failed, 1);

@@ -46,7 +46,7 @@ TEST(publish_gap_recovered_by_replay) {
   snprintf(args, sizeof args,
            "--endpoint %s --connect --pod pp --model mm --generate 3 "
            "--prompt-blocks 8 --shared-prefix-blocks 2 --blocks-per-event 4 "
-           "--replay-endpoint %s --skip-seqs 1-2 --wait-ms 500 "
+           "--replay-endpoint %s --skip-seqs 1-2 --wait-ms 1000 "
            "--linger-ms 1500",
            f.bind_ep, rep);
   uint64_t keys[3][8];
@@ -56,6 +56,7 @@ TEST(publish_gap_recovered_by_replay) {
     if (!wait_prefix(f.idx, "mm", "pp", keys[i], 8, 8, 5000))
       FAILF("prompt %d: %d of 8 blocks", i,
             prefix_len(f.idx, "mm", "pp", keys[i], 8));
+  CHECK(WAIT_STAT(f.ing, replays_ok, 1, 5000));
   kvidx_ingestor_stats s;
   kvidx_ingestor_get_stats(f.ing, &s);
   CHECK_EQ_U64(s.gaps, 1);
@@ -77,7 +78,7 @@ TEST(publish_map_bytes_remove_clear) {
   snprintf(args, sizeof args,
            "--endpoint %s --connect --pod pq --model mm --generate 2 "
            "--prompt-blocks 8 --layout map --hash-format bytes --remove "
-           "--clear --dp-rank 0 --wait-ms 500",
+           "--clear --dp-rank 0 --wait-ms 1000",
            f.bind_ep);
   uint64_t keys[2][8];
   FILE *p;
