@@ -211,6 +211,55 @@ static int is_boundary(uint32_t c) {
   return (boundary_bits[c >> 3] >> (c & 7)) & 1;
 }
 
+/*
+ * Writes the normalized chars buf[0..m) of the chunk in[0..n) (nchars chars)
+ * with alignments as the reference's NormalizedString gets them:
+ * - decomposition (no compose): the chars of one input char's decomposition
+ *   all take that char's span;
+ * - composition: an output char equal to the next input char takes its span;
+ *   another (composed) one takes the next input char's span and absorbs as
+ *   many input chars as the remaining counts require.
+ * Canonical reordering is not tracked (reordered marks keep the order-based
+ * span): offsets only, ids are unaffected.
+ */
+static int put_aligned(const uint8_t *in, size_t n, size_t nchars,
+                       const uint32_t *al, const utf8proc_int32_t *buf,
+                       size_t m, utf8proc_option_t opt, int compose,
+                       kvidx__nbuf *out) {
+  size_t p = 0, pchar = 0; /* next input char: byte offset, index */
+  size_t left = 0;         /* decomposition: outputs left for input p */
+  int rc = 0;
+  for (size_t k = 0; k < m && !rc; k++) {
+    uint32_t c;
+    size_t l = kvidx__utf8_decode(in + p, &c);
+    if (!compose) {
+      if (left == 0) {
+        utf8proc_int32_t d[32];
+        int last = 0;
+        utf8proc_ssize_t dl =
+            utf8proc_decompose_char((utf8proc_int32_t)c, d, 32, opt, &last);
+        left = dl > 0 ? (size_t)dl : 1;
+      }
+      rc = put_cp(out, (uint32_t)buf[k], AL_S(al, p), AL_E(al, p));
+      if (--left == 0 && p + l < n) {
+        p += l;
+        pchar++;
+      }
+      continue;
+    }
+    rc = put_cp(out, (uint32_t)buf[k], AL_S(al, p), AL_E(al, p));
+    size_t absorb = 1;
+    if ((uint32_t)buf[k] != c && nchars - pchar > m - k)
+      absorb += (nchars - pchar) - (m - k);
+    while (absorb-- > 0 && p + l < n) {
+      p += l;
+      pchar++;
+      l = kvidx__utf8_len(in[p]);
+    }
+  }
+  return rc;
+}
+
 static int unicode_normalize(kvidx__norm_type type, const uint8_t *in, size_t n,
                              const uint32_t *al, kvidx__nbuf *out) {
   pthread_once(&boundary_once, build_boundaries);
@@ -300,17 +349,8 @@ static int unicode_normalize(kvidx__norm_type type, const uint8_t *in, size_t n,
       break;
     if (compose)
       got = utf8proc_normalize_utf32(buf, got, opt | UTF8PROC_COMPOSE);
-    /* Output char k takes the span of input char min(k, nchars-1). */
-    size_t pos = i;
-    for (utf8proc_ssize_t k = 0; k < got && !rc; k++) {
-      uint32_t s = AL_S(al, pos), e = AL_E(al, pos);
-      rc = put_cp(out, (uint32_t)buf[k], s, e);
-      if (k + 1 < got && pos < end) {
-        size_t next = pos + kvidx__utf8_len(in[pos]);
-        if (next < end)
-          pos = next;
-      }
-    }
+    rc = put_aligned(in + i, end - i, nchars, al ? al + 2 * i : NULL, buf,
+                     (size_t)got, opt, compose, out);
     i = end;
   }
   if (buf != stackbuf)
