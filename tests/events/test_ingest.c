@@ -445,7 +445,72 @@ TEST(pod_listing_and_bind_errors) {
   tfix_close(&f);
 }
 
+static int dropped_some(void *arg) {
+  kvidx_ingestor_stats s;
+  kvidx_ingestor_get_stats(arg, &s);
+  return s.queue_drops >= 5;
+}
+
+static int cleared_twice(void *arg) {
+  kvidx_ingestor_stats s;
+  kvidx_ingestor_get_stats(arg, &s);
+  return s.pods_cleared >= 2;
+}
+
+/* DROP_RESYNC: a worker stuck in a replay (a ROUTER that never answers)
+ * fills its one-slot queue; later batches are dropped and counted, and the
+ * pod's next batch shows the gap, which (replay failing again) clears the
+ * pod: the index never keeps blocks whose removal may have been dropped. */
+TEST(queue_drop_policy_resyncs_pod) {
+  char rep[64];
+  ep(rep, sizeof rep);
+  void *zctx = zmq_ctx_new();
+  void *mute = zmq_socket(zctx, ZMQ_ROUTER); /* never answers */
+  int zero = 0;
+  zmq_setsockopt(mute, ZMQ_LINGER, &zero, sizeof zero);
+  CHECK(zmq_bind(mute, rep) == 0);
+  kvidx_ingestor_opts o;
+  kvidx_ingestor_opts_init(&o);
+  o.n_workers = 1;
+  o.queue_capacity = 1;
+  o.queue_policy = KVIDX_QUEUE_DROP_RESYNC;
+  o.replay_template = rep;
+  o.replay_timeout_ms = 500;
+  tfix f;
+  tfix_open(&f, 1, &o);
+  CHECK_OK(kvidx_ingestor_start(f.ing));
+  tpub p;
+  tpub_open(&p, f.bind_ep, 0, "kv@pod-q@llama", NULL);
+  tpub_sync(&p, f.ing);
+  uint64_t k[20];
+  keys_for(101, k, 20);
+  tpub_send(&p, 0, b, tb_stored(b, sizeof b, KVIDX_LAYOUT_ARRAY, 0, k, 1, 0),
+            0);
+  CHECK(wait_prefix(f.idx, "llama", "pod-q", k, 1, 1, WAIT_MS));
+  /* seq 2 after 0: a gap; the worker waits for the mute replay */
+  for (uint64_t s = 2; s < 12; s++)
+    tpub_send(&p, s, b,
+              tb_stored(b, sizeof b, KVIDX_LAYOUT_ARRAY, 0, k + s, 1, 0), 0);
+  CHECK(wait_for(dropped_some, f.ing, WAIT_MS));
+  CHECK(wait_for(cleared_once, f.ing, WAIT_MS));
+  /* the next batch reveals the drops: replay fails again, pod cleared */
+  tpub_send(&p, 15, b,
+            tb_stored(b, sizeof b, KVIDX_LAYOUT_ARRAY, 0, k + 15, 1, 0), 0);
+  CHECK(wait_for(cleared_twice, f.ing, WAIT_MS));
+  CHECK(wait_prefix(f.idx, "llama", "pod-q", k + 15, 1, 1, WAIT_MS));
+  CHECK_EQ_INT(prefix_len(f.idx, "llama", "pod-q", k, 1), 0);
+  kvidx_ingestor_stats s;
+  kvidx_ingestor_get_stats(f.ing, &s);
+  CHECK(s.gaps >= 2);
+  CHECK(s.replays_failed >= 2);
+  tpub_close(&p);
+  tfix_close(&f);
+  zmq_close(mute);
+  zmq_ctx_term(zctx);
+}
+
 TEST_MAIN(TEST_CASE(bind_mode_several_pods_every_layout),
+          TEST_CASE(queue_drop_policy_resyncs_pod),
           TEST_CASE(connect_mode_add_remove_at_run_time_with_bind),
           TEST_CASE(gap_replay_recovers_3_frame_replies),
           TEST_CASE(gap_replay_recovers_4_frame_replies),
