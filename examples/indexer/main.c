@@ -83,8 +83,8 @@ static void print_scores(const char *title, const kvidx_score_result *r) {
   if (r->n_scores == 0)
     printf("  (no pod holds a prefix)\n");
   for (size_t i = 0; i < r->n_scores; i++)
-    printf("  %-6s %6.2f  (%u blocks)\n", r->scores[i].pod,
-           r->scores[i].score, r->scores[i].blocks);
+    printf("  %-6s %6.2f  (%u blocks)\n", r->scores[i].pod, r->scores[i].score,
+           r->scores[i].blocks);
 }
 
 int main(int argc, char **argv) {
@@ -123,8 +123,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "example_indexer: the prompt needs at least 4 blocks\n");
     return 1;
   }
-  printf("prompt: %zu tokens, %zu full blocks of %d\n", enc.n, nb,
-         BLOCK_SIZE);
+  printf("prompt: %zu tokens, %zu full blocks of %d\n", enc.n, nb, BLOCK_SIZE);
 
   /* 3. The pods' events: pod-a holds the whole prompt on GPU, pod-b its
    * first half, pod-c the whole prompt offloaded to CPU memory. */

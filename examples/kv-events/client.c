@@ -101,8 +101,8 @@ int kvidxd_score(kvidxd_client *c, const char *model, const char *text,
   json_t *list = json_array();
   for (size_t i = 0; i < n_pods; i++)
     json_array_append_new(list, json_string(pods[i]));
-  json_t *req =
-      json_pack("{s:s, s:s, s:o}", "model", model, "prompt", text, "pods", list);
+  json_t *req = json_pack("{s:s, s:s, s:o}", "model", model, "prompt", text,
+                          "pods", list);
   char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
   json_decref(req);
   json_t *resp = body ? call(c, "/v1/score", body) : NULL;
@@ -144,8 +144,9 @@ int kvidxd_wait_applied(kvidxd_client *c, const char *pod, uint64_t seq,
       return 0;
     nanosleep(&pause, NULL);
   }
-  fprintf(stderr, "example_kv-events: kvidxd has not applied seq %llu of %s "
-                  "after %d ms\n",
+  fprintf(stderr,
+          "example_kv-events: kvidxd has not applied seq %llu of %s "
+          "after %d ms\n",
           (unsigned long long)seq, pod, timeout_ms);
   return -1;
 }

@@ -88,8 +88,7 @@ int64_t sim_pod_publish(sim_pod *p, const kvidx_event *ev) {
   if (zmq_send(p->sock, p->topic, strlen(p->topic), ZMQ_SNDMORE) < 0 ||
       zmq_send(p->sock, seq_be, sizeof seq_be, ZMQ_SNDMORE) < 0 ||
       zmq_send(p->sock, payload, len, 0) < 0) {
-    fprintf(stderr, "example_kv-events: send: %s\n",
-            zmq_strerror(zmq_errno()));
+    fprintf(stderr, "example_kv-events: send: %s\n", zmq_strerror(zmq_errno()));
     return -1;
   }
   p->next_seq++;

@@ -113,8 +113,8 @@ static int change(demo *d, int pod, const char *what, const kvidx_event *ev) {
     return -1;
   printf("[%d] %s %s (seq %lld)\n", ++d->step, pod_names[pod], what,
          (long long)seq);
-  if (kvidxd_wait_applied(d->http, pod_names[pod], (uint64_t)seq,
-                          TIMEOUT_MS) != 0)
+  if (kvidxd_wait_applied(d->http, pod_names[pod], (uint64_t)seq, TIMEOUT_MS) !=
+      0)
     return -1;
   return print_scores(d);
 }

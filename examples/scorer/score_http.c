@@ -83,8 +83,9 @@ static int parse_response(const char *body, const scenario *sc,
   json_t *root = json_loads(body, 0, &err);
   json_int_t tokens = 0, blocks = 0;
   json_t *scores = NULL;
-  if (root == NULL || json_unpack(root, "{s:I, s:I, s:o}", "tokens", &tokens,
-                                  "blocks", &blocks, "scores", &scores) ||
+  if (root == NULL ||
+      json_unpack(root, "{s:I, s:I, s:o}", "tokens", &tokens, "blocks", &blocks,
+                  "scores", &scores) ||
       !json_is_object(scores)) {
     fprintf(stderr, "example_scorer: unexpected response: %.200s\n", body);
     json_decref(root);

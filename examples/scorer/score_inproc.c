@@ -65,8 +65,8 @@ static int warm_pod(kvidx_indexer *ix, const char *pod, const char *text) {
   return n < 0 ? fail("warming a pod", n) : 0;
 }
 
-static int inproc_score(score_source *src, const scenario *sc,
-                        const char *text, prefix_scores *out) {
+static int inproc_score(score_source *src, const scenario *sc, const char *text,
+                        prefix_scores *out) {
   inproc_state *s = src->state;
   kvidx_score_request req = {EXAMPLE_MODEL, sc->pods, sc->n_pods, NULL};
   int rc = kvidx_indexer_score_prompt(s->ix, &req, text, strlen(text), &s->res);
