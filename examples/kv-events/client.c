@@ -6,6 +6,8 @@
  * Events are applied asynchronously, after they arrive over ZeroMQ. A pod's
  * last_seq in /v1/pods is the last batch kvidxd has applied, so comparing
  * it with the seq the pod published shows when kvidxd has caught up.
+ *   DELETE /v1/pods/{pod} -> forget a pod (what a scheduler does when a pod
+ *   goes away; here it lets the example run again against the same kvidxd).
  */
 #include <curl/curl.h>
 #include <jansson.h>
@@ -41,9 +43,11 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *userdata) {
   return n;
 }
 
-/* GET (post_body NULL) or POST a JSON body to base+path; returns the parsed
- * JSON of a 200 response, or NULL (and prints why). */
-static json_t *call(kvidxd_client *c, const char *path, const char *post_body) {
+/* GET (post_body NULL), POST a JSON body, or DELETE (del) base+path.
+ * Returns the parsed JSON of a 200 response, or NULL (and prints why unless
+ * the status is quiet_status). */
+static json_t *request(kvidxd_client *c, const char *path,
+                       const char *post_body, int del, long quiet_status) {
   char url[512];
   snprintf(url, sizeof url, "%s%s", c->base, path);
   struct curl_slist *headers =
@@ -51,6 +55,7 @@ static json_t *call(kvidxd_client *c, const char *path, const char *post_body) {
   c->len = 0;
   curl_easy_setopt(c->curl, CURLOPT_URL, url);
   curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, del ? "DELETE" : NULL);
   if (post_body != NULL)
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, post_body);
   else
@@ -60,12 +65,17 @@ static json_t *call(kvidxd_client *c, const char *path, const char *post_body) {
   long status = 0;
   curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
   if (rc != CURLE_OK || status != 200) {
-    fprintf(stderr, "example_kv-events: %s: %s %.200s\n", url,
-            rc != CURLE_OK ? curl_easy_strerror(rc) : "HTTP error",
-            rc == CURLE_OK && c->body ? c->body : "");
+    if (rc != CURLE_OK || status != quiet_status)
+      fprintf(stderr, "example_kv-events: %s: %s %.200s\n", url,
+              rc != CURLE_OK ? curl_easy_strerror(rc) : "HTTP error",
+              rc == CURLE_OK && c->body ? c->body : "");
     return NULL;
   }
   return json_loads(c->body ? c->body : "", 0, NULL);
+}
+
+static json_t *call(kvidxd_client *c, const char *path, const char *post_body) {
+  return request(c, path, post_body, 0, 0);
 }
 
 kvidxd_client *kvidxd_client_new(const char *base_url) {
@@ -133,6 +143,16 @@ static int64_t last_seq_of(json_t *resp, const char *pod) {
   return -1;
 }
 
+int kvidxd_forget_pod(kvidxd_client *c, const char *pod) {
+  char path[256];
+  snprintf(path, sizeof path, "/v1/pods/%s", pod);
+  json_t *resp = request(c, path, NULL, 1, 404);
+  long status = 0;
+  curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+  json_decref(resp);
+  return status == 200 || status == 404 ? 0 : -1;
+}
+
 int kvidxd_wait_applied(kvidxd_client *c, const char *pod, uint64_t seq,
                         int timeout_ms) {
   struct timespec pause = {0, POLL_INTERVAL_MS * 1000000L};
@@ -140,7 +160,7 @@ int kvidxd_wait_applied(kvidxd_client *c, const char *pod, uint64_t seq,
     json_t *resp = call(c, "/v1/pods", NULL);
     int64_t last = last_seq_of(resp, pod);
     json_decref(resp);
-    if (last >= (int64_t)seq)
+    if (last == (int64_t)seq)
       return 0;
     nanosleep(&pause, NULL);
   }

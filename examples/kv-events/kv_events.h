@@ -37,9 +37,13 @@ void kvidxd_client_free(kvidxd_client *c);
  * omits the pod). Returns 0 or -1 (and prints why). */
 int kvidxd_score(kvidxd_client *c, const char *model, const char *text,
                  const char *const *pods, size_t n_pods, double *score);
-/* Polls GET /v1/pods until kvidxd reports last_seq >= seq for pod, i.e. it
- * has applied everything the pod published up to seq. Returns 0, or -1
- * after timeout_ms. */
+/* DELETE /v1/pods/{pod}: kvidxd drops everything the pod held. 404 (an
+ * unknown pod) counts as success. Returns 0 or -1. */
+int kvidxd_forget_pod(kvidxd_client *c, const char *pod);
+/* Polls GET /v1/pods until kvidxd reports last_seq == seq for pod, i.e. it
+ * has applied the batch the pod published with seq (equality, not >=, so a
+ * stale last_seq left by an earlier run of the same pod names does not
+ * count). Returns 0, or -1 after timeout_ms. */
 int kvidxd_wait_applied(kvidxd_client *c, const char *pod, uint64_t seq,
                         int timeout_ms);
 

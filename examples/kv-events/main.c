@@ -146,6 +146,10 @@ static int run(demo *d) {
   size_t nb = sp->n_blocks, half = nb / 2;
   char what[128];
   kvidx_event ev;
+  /* Start from a clean slate even if this ran before against this kvidxd. */
+  for (int i = 0; i < N_PODS; i++)
+    if (kvidxd_forget_pod(d->http, pod_names[i]) != 0)
+      return -1;
   printf("[0] no events yet\n");
   if (print_scores(d))
     return -1;
