@@ -356,6 +356,13 @@ def test_kv_events(kd, tok):
     check("example_kv_events_scores_follow_events", ok,
           f"{nb} blocks; got {steps}, want {want}")
     check_readme("example_kv_events", "kv-events", r.stdout)
+    # Again, against the same kvidxd: the pods restart at seq 0 (kvidxd
+    # sees an engine restart) and the output must be the same.
+    again = run([os.path.join(EXAMPLES, "example_kv-events"), kd.zmq, kd.url,
+                 tok])
+    check("example_kv_events_runs_again", again.returncode == 0 and
+          again.stdout == r.stdout,
+          f"exit {again.returncode}: {again.stderr[-300:]} {again.stdout}")
 
 
 def test_scorer_http(kd, inproc_out):
