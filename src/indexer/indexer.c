@@ -60,6 +60,9 @@ void kvidx_indexer_opts_init(kvidx_indexer_opts *o) {
   kvidx_hasher_opts_init(&o->hasher);
   kvidx_index_opts_init(&o->memory);
   kvidx_redis_opts_init(&o->redis);
+  /* The redis options keep their defaults (timeouts) for whoever sets a URL,
+   * but the backend is memory unless a URL is given (see indexer.h). */
+  o->redis.url = NULL;
   kvidx_tier_weights_init(&o->weights);
   kvidx_tokenizer_registry_opts_init(&o->tokenizers);
   o->use_prefix_store = 1;

@@ -308,11 +308,14 @@ int kvidx_prefix_store_add(kvidx_prefix_store *ps, const char *model,
  */
 
 /* Grows out to hold at least n tokens; ids and offsets are separate malloc
- * blocks, cap counts tokens (the kvidx_encoding convention). */
+ * blocks, cap counts tokens (the kvidx_encoding convention). Offsets are
+ * grown with ids even when want_offsets is off: kvidx_tokenizer_encode()
+ * relies on both arrays holding cap tokens, and the caller may turn offsets
+ * on before encoding into the same encoding (the indexer does). */
 static int reserve(kvidx_encoding *out, size_t n) {
   size_t cap = out->cap ? out->cap : 64;
   uint32_t *ids, *offs;
-  if (n <= out->cap && (!out->want_offsets || out->offsets))
+  if (n <= out->cap && out->offsets != NULL)
     return 0;
   while (cap < n)
     cap *= 2;
@@ -320,12 +323,10 @@ static int reserve(kvidx_encoding *out, size_t n) {
   if (!ids)
     return KVIDX_ENOMEM;
   out->ids = ids;
-  if (out->want_offsets) {
-    offs = realloc(out->offsets, 2 * cap * sizeof(uint32_t));
-    if (!offs)
-      return KVIDX_ENOMEM;
-    out->offsets = offs;
-  }
+  offs = realloc(out->offsets, 2 * cap * sizeof(uint32_t));
+  if (!offs)
+    return KVIDX_ENOMEM;
+  out->offsets = offs;
   out->cap = cap;
   return 0;
 }
