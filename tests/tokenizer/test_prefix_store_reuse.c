@@ -30,8 +30,8 @@ static char *make_text(size_t reps) {
 TEST(encode_with_offsets_after_lookup_without) {
   kvidx_tokenizer *tok = NULL;
   char err[256] = "";
-  CHECK_OK(kvidx_tokenizer_load_mem(WORDPIECE, strlen(WORDPIECE), NULL, 0,
-                                    NULL, &tok, err, sizeof err));
+  CHECK_OK(kvidx_tokenizer_load_mem(WORDPIECE, strlen(WORDPIECE), NULL, 0, NULL,
+                                    &tok, err, sizeof err));
   kvidx_prefix_store_opts po;
   kvidx_prefix_store_opts_init(&po);
   po.block_chars = 16;
