@@ -28,6 +28,7 @@
 #include "server/buf.h"
 #include "server/config.h"
 #include "server/metrics.h"
+#include "server/metrics_redis.h"
 #include "server/request.h"
 
 struct kvidx_server {
@@ -368,7 +369,11 @@ static enum MHD_Result handle_metrics(kvidx_server *s, scratch *sc,
                                       int *status) {
   kvidx_indexer_stats st;
   int rc = kvidx_indexer_get_stats(s->ix, &st);
-  kvidx__metrics_render(&s->metrics, rc == 0 ? &st : NULL, &sc->out);
+  /* Redis down: everything but the index's key counts is still filled, and
+   * the backend error counter matters most right then. */
+  kvidx__metrics_render(&s->metrics,
+                        rc == 0 || rc == KVIDX_EUNAVAIL ? &st : NULL, &sc->out);
+  kvidx__metrics_render_redis(kvidx_indexer_index(s->ix), &sc->out);
   if (sc->out.failed) {
     *status = 500;
     return send_error(conn, 500, "out of memory", NULL);

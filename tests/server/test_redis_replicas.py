@@ -43,6 +43,21 @@ def check(cond, msg):
         raise AssertionError(msg)
 
 
+def metrics(text):
+    """Unlabelled Prometheus samples of a /metrics page: {name: value}."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("#") or "{" in line:
+            continue
+        parts = line.split()
+        if len(parts) == 2:
+            try:
+                out[parts[0]] = float(parts[1])
+            except ValueError:
+                pass
+    return out
+
+
 def replica(url, **kw):
     return Kvidxd(args=["--redis", url, "--block-size", str(BLOCK)], **kw)
 
@@ -177,6 +192,14 @@ def case_redis_fault():
                   (status, body))
             status, _ = d.request("GET", "/readyz")
             check(status == 503, "/readyz while Redis is dead: %s" % status)
+            status, text = d.request("GET", "/metrics")
+            check(status == 200, "/metrics while Redis is dead: %s" % status)
+            m = metrics(text)
+            check(m.get("kvidx_redis_up") == 0, "kvidx_redis_up while dead: %r"
+                  % m.get("kvidx_redis_up"))
+            check(m.get("kvidx_index_backend_errors_total", 0) > 0,
+                  "backend errors while dead: %r" %
+                  m.get("kvidx_index_backend_errors_total"))
             time.sleep(0.5)
             r.restart()
             status, body = wait_status(lambda: d.request("GET", "/readyz"),
@@ -203,8 +226,15 @@ def case_redis_fault():
         check(status == 200 and scores_equal(resp["scores"], want),
               "scores after restart: %s %r, want %r" % (status, resp, want))
         p.close()
-        status, metrics = d.request("GET", "/metrics")
+        status, text = d.request("GET", "/metrics")
         check(status == 200, "/metrics %s" % status)
+        m = metrics(text)
+        check(m.get("kvidx_redis_up") == 1 and
+              m.get("kvidx_redis_reconnects_total", 0) >= 1 and
+              m.get("kvidx_redis_resync_pods_total", 0) >= 1 and
+              m.get("kvidx_redis_resync_pending_pods") == 0,
+              "redis metrics after recovery: %r" %
+              {k: v for k, v in m.items() if k.startswith("kvidx_redis")})
         check(d.stop() == 0, "graceful shutdown after the fault")
 
 
