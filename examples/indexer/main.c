@@ -87,6 +87,8 @@ static void print_scores(const char *title, const kvidx_score_result *r) {
            r->scores[i].blocks);
 }
 
+/* main() stays in one piece on purpose: it is the tutorial, read top to
+ * bottom, one numbered step per block. */
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: example_indexer TOKENIZER_JSON\n");

@@ -365,20 +365,43 @@ def test_kv_events(kd, tok):
           f"exit {again.returncode}: {again.stderr[-300:]} {again.stdout}")
 
 
-def test_scorer_http(kd, inproc_out):
-    ok = publish_warm(kd, read_warm())
-    if not check("example_scorer_http_warm_state_published", ok,
+def publish_warm_cli(kd, warm, tok):
+    """As the scorer README does it: `kvidx tokenize | kvidx publish`."""
+    kvidx = os.path.join(BUILD, "kvidx")
+    for pod, text in warm:
+        t = run([kvidx, "tokenize", "--tokenizer", tok], input=text)
+        ids = ",".join(str(i) for i in json.loads(t.stdout))
+        p = run([kvidx, "publish", "--endpoint", kd.zmq, "--pod", pod,
+                 "--model", MODEL, "--algo", "sha256_cbor", "--seed", SEED,
+                 "--block-size", str(BLOCK_SIZE), "--tokens", "-", "--quiet"],
+                input=ids + "\n")
+        if t.returncode != 0 or p.returncode != 0:
+            print(t.stderr[-300:], p.stderr[-300:])
+            return False
+    end = time.time() + 10
+    while time.time() < end and any(kd.last_seq(p) < 0 for p, _ in warm):
+        time.sleep(0.02)
+    return all(kd.last_seq(p) >= 0 for p, _ in warm)
+
+
+def test_scorer_http(kd, inproc_out, tok=None, name="example_scorer_http"):
+    """The warm caches come from the Python publisher, or (tok given) from
+    the kvidx CLI as in the README."""
+    warm = read_warm()
+    ok = publish_warm(kd, warm) if tok is None else \
+        publish_warm_cli(kd, warm, tok)
+    if not check(f"{name}_warm_state_published", ok,
                  "kvidxd did not apply the warm pods' events"):
         return
     r = run([os.path.join(EXAMPLES, "example_scorer"), "--http", kd.url])
-    if not check("example_scorer_http_runs", r.returncode == 0,
+    if not check(f"{name}_runs", r.returncode == 0,
                  f"exit {r.returncode}: {r.stderr[-500:]}"):
         return
-    check_schedule("example_scorer_http", r.stdout)
+    check_schedule(name, r.stdout)
     if inproc_out is not None:
         diff = [(a, b) for a, b in zip(inproc_out.splitlines(),
                                        r.stdout.splitlines()) if a != b]
-        check("example_scorer_http_equals_inproc",
+        check(f"{name}_equals_inproc",
               r.stdout == inproc_out, f"first difference: {diff[:1]}")
 
 
@@ -403,7 +426,10 @@ def main():
     # the in-process run, which starts from an empty store.
     for name, fn in (("kv_events", lambda kd: test_kv_events(kd, tok)),
                      ("scorer_http",
-                      lambda kd: test_scorer_http(kd, inproc_out))):
+                      lambda kd: test_scorer_http(kd, inproc_out)),
+                     ("scorer_http_cli",
+                      lambda kd: test_scorer_http(
+                          kd, inproc_out, tok, "example_scorer_http_cli"))):
         kd = Kvidxd(tok)
         try:
             if check(f"examples_kvidxd_starts_for_{name}", kd.wait_ready(),
