@@ -40,7 +40,7 @@ typedef struct {
 typedef struct {
   kvidx__nbuf norm, tmp, ident;
   kvidx__pt_ctx pt;
-  kvidx__idbuf ids;
+  kvidx__idbuf ids, acc;
   kvidx__bpe_scratch bpe;
   word_cache cache;
 } workspace;
@@ -68,6 +68,8 @@ static void ws_free(void *p) {
   pcre2_match_data_free(ws->pt.md);
   free(ws->ids.ids);
   free(ws->ids.spans);
+  free(ws->acc.ids);
+  free(ws->acc.spans);
   free(ws->bpe.sym_id);
   free(ws->bpe.sym_start);
   free(ws->bpe.sym_len);
@@ -206,6 +208,55 @@ static int model_piece(const kvidx_tokenizer *tok, workspace *ws,
  * ----------------------------------------------------------------------------
  */
 
+/* Models one piece, cut into words first for SentencePiece-style BPE (see
+ * kvidx__model.sp_split); ws->ids gets the ids with piece-relative spans. */
+static int model_words(const kvidx_tokenizer *tok, workspace *ws,
+                       const uint8_t *p, size_t n, kvidx__idbuf *acc) {
+  const kvidx__model *m = &tok->model;
+  if (!m->sp_split || n <= 16)
+    return model_piece(tok, ws, p, n);
+  acc->n = 0;
+  size_t start = 0, i = 0;
+  uint32_t prev = 0x2581;
+  int prev_known = 0;
+  int rc = 0;
+  while (i < n && !rc) {
+    uint32_t c;
+    size_t l = kvidx__utf8_decode(p + i, &c);
+    if (c == 0x2581 && prev != 0x2581 && prev_known && i > start) {
+      int safe = 1;
+      for (size_t k = 0; k < m->n_sp_unsafe; k++)
+        safe &= m->sp_unsafe[k] != prev;
+      if (safe) {
+        rc = model_piece(tok, ws, p + start, i - start);
+        for (size_t k = 0; k < ws->ids.n && !rc; k++)
+          rc = kvidx__idbuf_push(acc, ws->ids.ids[k],
+                                 (uint32_t)start + ws->ids.spans[2 * k],
+                                 (uint32_t)start + ws->ids.spans[2 * k + 1]);
+        start = i;
+      }
+    }
+    /* A char unknown to the vocab becomes byte-fallback or unk symbols,
+     * whose strings are not the char: never cut right after one. */
+    prev_known = kvidx__strtab_get(&m->vocab, (const char *)p + i, l) >= 0;
+    prev = c;
+    i += l;
+  }
+  if (!rc)
+    rc = model_piece(tok, ws, p + start, n - start);
+  for (size_t k = 0; k < ws->ids.n && !rc; k++)
+    rc = kvidx__idbuf_push(acc, ws->ids.ids[k],
+                           (uint32_t)start + ws->ids.spans[2 * k],
+                           (uint32_t)start + ws->ids.spans[2 * k + 1]);
+  if (rc)
+    return rc;
+  /* Hand the result back in ws->ids. */
+  kvidx__idbuf sw = ws->ids;
+  ws->ids = *acc;
+  *acc = sw;
+  return 0;
+}
+
 /* Pre-tokenizes and models buf[0..n) (alignments al or NULL). */
 static int pretok_and_model(const kvidx_tokenizer *tok, workspace *ws,
                             const uint8_t *buf, const uint32_t *al, size_t n,
@@ -223,7 +274,7 @@ static int pretok_and_model(const kvidx_tokenizer *tok, workspace *ws,
   for (size_t i = 0; i < pt->a.n && !rc; i++) {
     const kvidx__piece *pc = &pt->a.v[i];
     const kvidx__nbuf *src = &pt->bufs[pc->src];
-    rc = model_piece(tok, ws, src->b + pc->off, pc->len);
+    rc = model_words(tok, ws, src->b + pc->off, pc->len, &ws->acc);
     for (size_t k = 0; k < ws->ids.n && !rc; k++) {
       uint32_t s = 0, e = 0;
       if (src->track) {

@@ -176,6 +176,40 @@ static int build_raw_vocab(kvidx__model *m) {
   return rc;
 }
 
+/* Decides whether SentencePiece-style pieces may be cut before U+2581
+ * (see kvidx__model.sp_split): collects the chars that some vocab token has
+ * right before a U+2581. */
+static void find_sp_cuts(kvidx__model *m) {
+  m->sp_split = 0;
+  m->n_sp_unsafe = 0;
+  if (m->ignore_merges || m->cont_prefix || m->eow_suffix ||
+      kvidx__strtab_get(&m->vocab, "\xe2\x96\x81", 3) < 0)
+    return;
+  for (uint32_t id = 0; id < m->vocab.n_ids; id++) {
+    size_t len;
+    const char *s = kvidx__strtab_str(&m->vocab, id, &len);
+    if (!s)
+      continue;
+    uint32_t prev = 0x2581;
+    for (size_t i = 0; i < len;) {
+      uint32_t c;
+      i += kvidx__utf8_decode((const uint8_t *)s + i, &c);
+      if (c == 0x2581 && prev != 0x2581) {
+        size_t k = 0;
+        while (k < m->n_sp_unsafe && m->sp_unsafe[k] != prev)
+          k++;
+        if (k == m->n_sp_unsafe) {
+          if (k == sizeof m->sp_unsafe / sizeof m->sp_unsafe[0])
+            return; /* too many: no cutting */
+          m->sp_unsafe[m->n_sp_unsafe++] = prev;
+        }
+      }
+      prev = c;
+    }
+  }
+  m->sp_split = 1;
+}
+
 static int load_model(kvidx__model *m, const json_t *jm, const char *text,
                       const kvidx__json_spans *sp, int byte_level,
                       kvidx__errbuf *err) {
@@ -266,6 +300,7 @@ static int load_model(kvidx__model *m, const json_t *jm, const char *text,
   }
   if (byte_level)
     return build_raw_vocab(m);
+  find_sp_cuts(m);
   return 0;
 }
 

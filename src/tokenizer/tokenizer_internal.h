@@ -45,7 +45,7 @@ typedef struct {
   uint32_t n_ids;      /* ids are 0..n_ids-1 */
   struct kvidx__strslot {
     uint32_t hash, id1, off, len; /* id1 = id + 1; 0 = empty slot */
-  } *slots; /* the string's bytes are compared without touching off[]/len[] */
+  } * slots; /* the string's bytes are compared without touching off[]/len[] */
   size_t mask;
   size_t count;
 } kvidx__strtab;
@@ -193,6 +193,14 @@ typedef struct {
   int64_t unk_id;                 /* -1: none */
   char *cont_prefix, *eow_suffix; /* NULL when absent or "" */
   size_t cont_prefix_len, eow_suffix_len;
+  /* SentencePiece-style BPE (no pre-tokenizer): long pieces are cut before
+   * each U+2581 that follows a known char other than U+2581 and other than
+   * the chars in sp_unsafe (chars that some vocab token has right before a
+   * U+2581). No merge can then cross a cut, so the result is the same, and
+   * the pieces become cacheable words. */
+  int sp_split;
+  uint32_t sp_unsafe[16];
+  size_t n_sp_unsafe;
   /* WordPiece */
   size_t max_input_chars;
 } kvidx__model;
