@@ -682,7 +682,8 @@ static int parse_holders(redis_index *r, lookup_scratch *s, size_t key_index,
     const redisReply *f = fields->element[j];
     if (f->type != REDIS_REPLY_STRING)
       continue;
-    const char *at = memchr(f->str, '@', f->len);
+    /* The last '@': tier names never hold one, a pod name might. */
+    const char *at = memrchr(f->str, '@', f->len);
     if (at == NULL || (size_t)(at - f->str) > KVIDX__INTERN_MAX_NAME)
       continue;
     kvidx_tier tier;

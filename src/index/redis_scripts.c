@@ -30,7 +30,8 @@
 /*
  * KEYS: block keys in prefix order. ARGV: the eligible pod names (none: all
  * pods). Returns, per key in order, the fields "<pod>@<tier>" of eligible
- * pods, and stops before the first key with none (missing key, wrong type,
+ * pods (the pod is what precedes the last '@': tiers never hold one), and
+ * stops before the first key with none (missing key, wrong type,
  * or only other pods). A key whose field set equals the previous key's is
  * returned as the integer 0 instead: consecutive blocks of a prefix are
  * mostly held by the same pods, so this shrinks the reply (and the client's
@@ -52,8 +53,8 @@ kvidx__redis_script kvidx__redis_script_lookup = {
     "    local kept = {}\n"
     "    for j = 1, #fields do\n"
     "      local f = fields[j]\n"
-    "      local at = string.find(f, '@', 1, true)\n"
-    "      if at and eligible[string.sub(f, 1, at - 1)] then\n"
+    "      local pod = string.match(f, '^(.*)@')\n"
+    "      if pod and eligible[pod] then\n"
     "        kept[#kept + 1] = f\n"
     "      end\n"
     "    end\n"

@@ -170,6 +170,7 @@ TEST(llmd_key_layout) {
   CHECK_EQ_STR(kvidx_index_backend(idx), "redis");
   uint32_t m = model_id(idx, "Qwen/Qwen3-8B");
   uint32_t a = pod_id(idx, "10.0.0.1:8000");
+  uint32_t odd = pod_id(idx, "user@host"); /* '@' in a pod name */
   uint64_t keys[] = {1, 18446744073709551615ull};
   CHECK_OK(kvidx_index_add(idx, m, a, KVIDX_TIER_GPU, keys, 2));
   CHECK_OK(kvidx_index_add(idx, m, a, KVIDX_TIER_GPU, keys, 1));
@@ -188,6 +189,11 @@ TEST(llmd_key_layout) {
                1);
   CHECK_EQ_INT(raw_int(c, "SCARD %s", "kvidx:pod:10.0.0.1:8000@gpu", NULL), 2);
   CHECK_EQ_INT(raw_int(c, "SCARD %s", "kvidx:pod:10.0.0.1:8000@cpu", NULL), 1);
+  CHECK_OK(kvidx_index_add(idx, m, odd, KVIDX_TIER_CPU, keys, 1));
+  int n;
+  const char *t = lookup_text(idx, m, keys, 1, &odd, 1, &n);
+  CHECK_EQ_STR(t, "0:user@host=2;");
+  CHECK_OK(kvidx_index_clear_pod(idx, odd));
 
   /* Removing the last copy of the last field deletes the key. */
   CHECK_OK(kvidx_index_remove(idx, m, a, KVIDX_TIER_GPU, keys, 2));
