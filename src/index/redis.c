@@ -707,18 +707,28 @@ static int parse_holders(redis_index *r, lookup_scratch *s, size_t key_index,
   return (int)k;
 }
 
-/* Builds the lookup call: numkeys, block keys, eligible pod names. */
+/* Builds the lookup call: numkeys, block keys, then the eligible fields
+ * "<pod>@<tier>" (every tier of every eligible pod), so the script filters
+ * with one table probe per field instead of cutting strings. The field text
+ * lives in the same allocation as argv (one free). */
 static int lookup_call(redis_index *r, key_strings *ks, const char *mname,
                        const uint64_t *keys, size_t n, const uint32_t *pods,
                        size_t n_pods, char *nkeys, const char ***argv_out) {
   int rc = key_strings_make(ks, "", mname, keys, n);
   if (rc != 0)
     return rc;
-  const char **argv = malloc((3 + n + n_pods) * sizeof *argv);
+  size_t text = 0;
+  for (size_t i = 0; i < n_pods; i++)
+    text +=
+        KVIDX_TIER_COUNT * (strlen(kvidx__intern_name(&r->base.pods, pods[i])) +
+                            TIER_NAME_MAX + 2);
+  size_t slots = 3 + n + KVIDX_TIER_COUNT * n_pods;
+  const char **argv = malloc(slots * sizeof *argv + text);
   if (argv == NULL) {
     key_strings_free(ks);
     return KVIDX_ENOMEM;
   }
+  char *o = (char *)(argv + slots);
   size_t argc = 0;
   argv[argc++] = NULL;
   argv[argc++] = NULL;
@@ -726,8 +736,13 @@ static int lookup_call(redis_index *r, key_strings *ks, const char *mname,
   snprintf(nkeys, 24, "%zu", n);
   for (size_t i = 0; i < n; i++)
     argv[argc++] = ks->ptr[i];
-  for (size_t i = 0; i < n_pods; i++)
-    argv[argc++] = kvidx__intern_name(&r->base.pods, pods[i]);
+  for (size_t i = 0; i < n_pods; i++) {
+    const char *name = kvidx__intern_name(&r->base.pods, pods[i]);
+    for (kvidx_tier t = 0; t < KVIDX_TIER_COUNT; t++) {
+      argv[argc++] = o;
+      o += (size_t)sprintf(o, "%s@%s", name, kvidx_tier_name(t)) + 1;
+    }
+  }
   *argv_out = argv;
   return (int)argc;
 }

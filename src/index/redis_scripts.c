@@ -28,14 +28,14 @@
 #define MAX_PIPELINE 4096
 
 /*
- * KEYS: block keys in prefix order. ARGV: the eligible pod names (none: all
- * pods). Returns, per key in order, the fields "<pod>@<tier>" of eligible
- * pods (the pod is what precedes the last '@': tiers never hold one), and
- * stops before the first key with none (missing key, wrong type,
- * or only other pods). A key whose field set equals the previous key's is
- * returned as the integer 0 instead: consecutive blocks of a prefix are
- * mostly held by the same pods, so this shrinks the reply (and the client's
- * parsing) by an order of magnitude on long prompts.
+ * KEYS: block keys in prefix order. ARGV: the eligible fields "<pod>@<tier>"
+ * (every tier of every eligible pod; none: all pods). Returns, per key in
+ * order, the fields of eligible pods, and stops before the first key with
+ * none (missing key, wrong type, or only other pods). A key whose field set
+ * equals the previous key's is returned as the integer 0 instead:
+ * consecutive blocks of a prefix are mostly held by the same pods, so this
+ * shrinks the reply (and the client's parsing) by an order of magnitude on
+ * long prompts.
  */
 kvidx__redis_script kvidx__redis_script_lookup = {
     "lookup",
@@ -52,11 +52,7 @@ kvidx__redis_script kvidx__redis_script_lookup = {
     "  if eligible then\n"
     "    local kept = {}\n"
     "    for j = 1, #fields do\n"
-    "      local f = fields[j]\n"
-    "      local pod = string.match(f, '^(.*)@')\n"
-    "      if pod and eligible[pod] then\n"
-    "        kept[#kept + 1] = f\n"
-    "      end\n"
+    "      if eligible[fields[j]] then kept[#kept + 1] = fields[j] end\n"
     "    end\n"
     "    fields = kept\n"
     "  end\n"
