@@ -235,10 +235,12 @@ typedef struct {
 
 /* A pod whose vLLM PUB socket is bound: kvidx connects to it. */
 typedef struct {
-  const char *endpoint;        /* e.g. "tcp://10.0.0.7:5557" */
-  const char *pod;             /* identity when the topic has none */
-  const char *model;           /* model when the topic has none */
-  const char *replay_endpoint; /* NULL = from the template, or none */
+  const char *endpoint; /* e.g. "tcp://10.0.0.7:5557" */
+  const char *pod;      /* identity when the topic has none */
+  const char *model;    /* model when the topic has none */
+  /* ROUTER of this pod; NULL = from the template, or none. Used only when
+   * pod is set (the identity replay requests are matched by). */
+  const char *replay_endpoint;
 } kvidx_pod_endpoint;
 
 typedef struct {

@@ -371,6 +371,48 @@ none:
   return 0;
 }
 
+typedef struct {
+  zmq_pollitem_t *items;
+  pod_conn **owners; /* NULL for the bound socket */
+  size_t n, cap;
+} poll_set;
+
+/* Rebuilds the receiver's poll set from the pod registry. The registry is
+ * read under pods_mu (add_pod links new entries from other threads); the
+ * entries it lists stay valid until the receiver itself frees them in
+ * sync_pods, and their sockets are only touched by the receiver. */
+static int build_poll_set(kvidx_ingestor *ing, void *bind_sock, poll_set *ps) {
+  pthread_mutex_lock(&ing->pods_mu);
+  size_t need = 1;
+  for (pod_conn *p = ing->pods; p; p = p->next)
+    need++;
+  if (need > ps->cap) {
+    free(ps->items);
+    free(ps->owners);
+    ps->cap = need * 2;
+    ps->items = calloc(ps->cap, sizeof *ps->items);
+    ps->owners = calloc(ps->cap, sizeof *ps->owners);
+    if (ps->items == NULL || ps->owners == NULL) {
+      pthread_mutex_unlock(&ing->pods_mu);
+      ps->n = ps->cap = 0;
+      return KVIDX_ENOMEM;
+    }
+  }
+  ps->n = 0;
+  if (bind_sock) {
+    ps->items[ps->n] = (zmq_pollitem_t){bind_sock, 0, ZMQ_POLLIN, 0};
+    ps->owners[ps->n++] = NULL;
+  }
+  for (pod_conn *p = ing->pods; p; p = p->next) {
+    if (p->sock == NULL)
+      continue;
+    ps->items[ps->n] = (zmq_pollitem_t){p->sock, 0, ZMQ_POLLIN, 0};
+    ps->owners[ps->n++] = p;
+  }
+  pthread_mutex_unlock(&ing->pods_mu);
+  return 0;
+}
+
 /* Receiver thread: polls the bound socket and every pod socket. The bound
  * socket was created and bound by kvidx_ingestor_start (so a bind error is
  * reported there) and handed over: thread creation is the memory barrier
@@ -378,9 +420,7 @@ none:
 static void *receiver_main(void *arg) {
   kvidx_ingestor *ing = arg;
   void *bind_sock = ing->bind_sock;
-  zmq_pollitem_t *items = NULL;
-  pod_conn **owners = NULL;
-  size_t n_items = 0, cap = 0;
+  poll_set ps = {NULL, NULL, 0, 0};
   int rebuild = 1;
   while (atomic_load(&ing->running)) {
     if (atomic_load(&ing->pods_dirty)) {
@@ -388,47 +428,25 @@ static void *receiver_main(void *arg) {
       rebuild = 1;
     }
     if (rebuild) {
-      /* the pod list only changes in sync_pods, on this thread */
-      size_t need = 1;
-      for (pod_conn *p = ing->pods; p; p = p->next)
-        need++;
-      if (need > cap) {
-        free(items);
-        free(owners);
-        cap = need * 2;
-        items = calloc(cap, sizeof *items);
-        owners = calloc(cap, sizeof *owners);
-        if (items == NULL || owners == NULL) {
-          kvidx_log_error("events", "out of memory in the receiver");
-          break;
-        }
-      }
-      n_items = 0;
-      if (bind_sock) {
-        items[n_items] = (zmq_pollitem_t){bind_sock, 0, ZMQ_POLLIN, 0};
-        owners[n_items++] = NULL;
-      }
-      for (pod_conn *p = ing->pods; p; p = p->next) {
-        if (p->sock == NULL)
-          continue;
-        items[n_items] = (zmq_pollitem_t){p->sock, 0, ZMQ_POLLIN, 0};
-        owners[n_items++] = p;
+      if (build_poll_set(ing, bind_sock, &ps) != 0) {
+        kvidx_log_error("events", "out of memory in the receiver");
+        break;
       }
       rebuild = 0;
     }
-    int rc = zmq_poll(items, (int)n_items, KVIDX_INGEST_POLL_MS);
+    int rc = zmq_poll(ps.items, (int)ps.n, KVIDX_INGEST_POLL_MS);
     if (rc <= 0)
       continue;
-    for (size_t i = 0; i < n_items; i++) {
-      if (!(items[i].revents & ZMQ_POLLIN))
+    for (size_t i = 0; i < ps.n; i++) {
+      if (!(ps.items[i].revents & ZMQ_POLLIN))
         continue;
       for (int k = 0; k < KVIDX_INGEST_RECV_BURST; k++)
-        if (!recv_one(ing, items[i].socket, owners[i]))
+        if (!recv_one(ing, ps.items[i].socket, ps.owners[i]))
           break;
     }
   }
-  free(items);
-  free(owners);
+  free(ps.items);
+  free(ps.owners);
   if (bind_sock)
     zmq_close(bind_sock);
   return NULL;
