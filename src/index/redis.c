@@ -326,13 +326,61 @@ static int resync_hook(void *userdata, redisContext *c) {
 
 /* ---- writes --------------------------------------------------------------*/
 
+/* What every chunk of one write batch shares. */
+typedef struct {
+  const pod_names *pn;
+  kvidx_tier tier;
+  int is_add;
+  char ttl[16];
+} write_args;
+
+/* Fills a[] with one script call over keys[0..m): numkeys, the stats key,
+ * the pod's set for the tier, the block keys, then the field, the TTL (add
+ * only) and the pod's fields in the other tiers. Returns argc. */
+static int fill_write_call(const char **a, const write_args *w, char *nkeys,
+                           const char *const *keys, size_t m) {
+  snprintf(nkeys, 16, "%zu", m + 2);
+  int argc = 0;
+  a[argc++] = NULL; /* EVALSHA, sha: filled by the runner */
+  a[argc++] = NULL;
+  a[argc++] = nkeys;
+  a[argc++] = STATS_KEY;
+  a[argc++] = w->pn->pod_set[w->tier];
+  for (size_t i = 0; i < m; i++)
+    a[argc++] = keys[i];
+  a[argc++] = w->pn->field[w->tier];
+  if (w->is_add)
+    a[argc++] = w->ttl;
+  for (kvidx_tier t = 0; t < KVIDX_TIER_COUNT; t++)
+    if (t != w->tier)
+      a[argc++] = w->pn->field[t];
+  return argc;
+}
+
+/* Adds up the {a, b} replies of a write batch and frees them. */
+static int sum_replies(const kvidx__redis_script *script, redisReply **replies,
+                       size_t n, long long sums[2]) {
+  int rc = 0;
+  for (size_t k = 0; k < n; k++) {
+    long long a = 0, b = 0;
+    if (int_pair(replies[k], &a, &b) != 0) {
+      log_reply_error(script->name, replies[k]);
+      rc = KVIDX_EIO;
+    }
+    sums[0] += a;
+    sums[1] += b;
+    freeReplyObject(replies[k]);
+  }
+  return rc;
+}
+
 /* Runs a write script (add or remove) for keys[0..n) of (model, pod, tier)
- * in chunks, pipelined. sums[0..1] receive the summed reply pairs. */
+ * in chunks of KVIDX__REDIS_WRITE_CHUNK keys, all pipelined (one round
+ * trip). sums[0..1] receive the summed reply pairs. */
 static int run_write(redis_index *r, redisContext *c,
                      const kvidx__redis_script *script, uint32_t model,
                      uint32_t pod, kvidx_tier tier, const uint64_t *keys,
                      size_t n, long long sums[2]) {
-  int is_add = script == &kvidx__redis_script_add;
   pod_names pn;
   key_strings ks;
   int rc = pod_names_make(&pn, r, pod);
@@ -344,55 +392,30 @@ static int run_write(redis_index *r, redisContext *c,
     free(pn.buf);
     return rc;
   }
+  write_args w = {&pn, tier, script == &kvidx__redis_script_add, {0}};
+  snprintf(w.ttl, sizeof w.ttl, "%d", r->key_ttl_s > 0 ? r->key_ttl_s : 0);
   size_t chunks = (n + KVIDX__REDIS_WRITE_CHUNK - 1) / KVIDX__REDIS_WRITE_CHUNK;
   size_t per_call = 2 + 3 + KVIDX__REDIS_WRITE_CHUNK + 2 + KVIDX_TIER_COUNT;
   const char **argv = malloc(chunks * per_call * sizeof *argv);
   kvidx__redis_call *calls = malloc(chunks * sizeof *calls);
   redisReply **replies = malloc(chunks * sizeof *replies);
-  char ttl[16], nkeys[2][16];
-  snprintf(ttl, sizeof ttl, "%d", r->key_ttl_s > 0 ? r->key_ttl_s : 0);
-  if (argv == NULL || calls == NULL || replies == NULL) {
-    rc = KVIDX_ENOMEM;
-    goto out;
-  }
-  for (size_t k = 0; k < chunks; k++) {
-    size_t first = k * KVIDX__REDIS_WRITE_CHUNK;
-    size_t m = n - first < KVIDX__REDIS_WRITE_CHUNK ? n - first
-                                                    : KVIDX__REDIS_WRITE_CHUNK;
-    /* numkeys differs only for the last chunk: two spellings suffice. */
-    char *nk = nkeys[k + 1 == chunks];
-    snprintf(nk, 16, "%zu", m + 2);
-    const char **a = argv + k * per_call;
-    int argc = 0;
-    a[argc++] = NULL;
-    a[argc++] = NULL;
-    a[argc++] = nk;
-    a[argc++] = STATS_KEY;
-    a[argc++] = pn.pod_set[tier];
-    for (size_t i = 0; i < m; i++)
-      a[argc++] = ks.ptr[first + i];
-    a[argc++] = pn.field[tier];
-    if (is_add)
-      a[argc++] = ttl;
-    for (kvidx_tier t = 0; t < KVIDX_TIER_COUNT; t++)
-      if (t != tier)
-        a[argc++] = pn.field[t];
-    calls[k] = (kvidx__redis_call){argc, a, NULL};
-  }
-  rc = kvidx__redis_eval_many(c, script, calls, chunks, replies);
-  if (rc == 0) {
+  char nkeys[2][16]; /* only the last chunk's count differs */
+  rc = KVIDX_ENOMEM;
+  if (argv != NULL && calls != NULL && replies != NULL) {
     for (size_t k = 0; k < chunks; k++) {
-      long long a = 0, b = 0;
-      if (int_pair(replies[k], &a, &b) != 0) {
-        log_reply_error(script->name, replies[k]);
-        rc = KVIDX_EIO;
-      }
-      sums[0] += a;
-      sums[1] += b;
-      freeReplyObject(replies[k]);
+      size_t first = k * KVIDX__REDIS_WRITE_CHUNK;
+      size_t m = n - first < KVIDX__REDIS_WRITE_CHUNK
+                     ? n - first
+                     : KVIDX__REDIS_WRITE_CHUNK;
+      const char **a = argv + k * per_call;
+      int argc =
+          fill_write_call(a, &w, nkeys[k + 1 == chunks], ks.ptr + first, m);
+      calls[k] = (kvidx__redis_call){argc, a, NULL};
     }
+    rc = kvidx__redis_eval_many(c, script, calls, chunks, replies);
+    if (rc == 0)
+      rc = sum_replies(script, replies, chunks, sums);
   }
-out:
   free(argv);
   free(calls);
   free(replies);
