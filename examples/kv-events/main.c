@@ -41,10 +41,9 @@ static const char *const pod_names[N_PODS] = {"vllm-0", "vllm-1"};
 
 /* The prompt as the pods computed it when they served it. */
 typedef struct {
-  uint32_t *ids;
-  size_t n_ids;
+  kvidx_encoding enc; /* its tokens */
   uint64_t keys[MAX_BLOCKS];
-  size_t n_blocks;
+  size_t n_blocks; /* full blocks, keys[0..n_blocks) */
 } served_prompt;
 
 typedef struct {
@@ -54,44 +53,43 @@ typedef struct {
   int step;
 } demo;
 
-static int prepare_prompt(const char *tokenizer_path, served_prompt *sp) {
+/* Tokenizes the prompt as vLLM does (special tokens added) into sp->enc. */
+static int tokenize_prompt(const char *tokenizer_path, served_prompt *sp) {
   kvidx_tokenizer *tok;
   char err[256] = "";
   int rc = kvidx_tokenizer_load(tokenizer_path, NULL, &tok, err, sizeof err);
-  if (rc) {
-    fprintf(stderr, "example_kv-events: %s: %s %s\n", tokenizer_path,
-            kvidx_strerror(rc), err);
-    return -1;
+  if (rc == 0) {
+    rc = kvidx_tokenizer_encode(tok, prompt, strlen(prompt), 1, &sp->enc);
+    kvidx_tokenizer_free(tok);
   }
+  if (rc)
+    fprintf(stderr, "example_kv-events: tokenizing with %s: %s %s\n",
+            tokenizer_path, kvidx_strerror(rc), err);
+  return rc ? -1 : 0;
+}
+
+/* Hashes sp->enc into block keys as vLLM pods with --block-size 16,
+ * --prefix-caching-hash-algo sha256_cbor and PYTHONHASHSEED=0 do. */
+static int hash_prompt(served_prompt *sp) {
   kvidx_hasher_opts ho;
   kvidx_hasher_opts_init(&ho);
   ho.algo = KVIDX_HASH_SHA256_CBOR;
   ho.seed = "0";
   ho.block_size = BLOCK_SIZE;
-  kvidx_hasher *h = NULL;
-  kvidx_encoding enc;
-  kvidx_encoding_init(&enc);
-  rc = kvidx_tokenizer_encode(tok, prompt, strlen(prompt), 1, &enc);
-  if (!rc)
-    rc = kvidx_hasher_new(&ho, &h);
-  int n = rc ? rc
-             : kvidx_hash_blocks(h, NULL, 0, enc.ids, enc.n, NULL, NULL,
-                                 sp->keys, MAX_BLOCKS);
-  kvidx_hasher_free(h);
-  kvidx_tokenizer_free(tok);
+  kvidx_hasher *h;
+  int n = kvidx_hasher_new(&ho, &h);
+  if (n == 0) {
+    n = kvidx_hash_blocks(h, NULL, 0, sp->enc.ids, sp->enc.n, NULL, NULL,
+                          sp->keys, MAX_BLOCKS);
+    kvidx_hasher_free(h);
+  }
   if (n < 4) {
     fprintf(stderr, "example_kv-events: hashing the prompt: %s\n",
             n < 0 ? kvidx_strerror(n) : "fewer than 4 blocks");
-    kvidx_encoding_free(&enc);
     return -1;
   }
-  sp->ids = malloc(enc.n * sizeof sp->ids[0]);
-  if (sp->ids != NULL)
-    memcpy(sp->ids, enc.ids, enc.n * sizeof sp->ids[0]);
-  sp->n_ids = enc.n;
   sp->n_blocks = (size_t)n;
-  kvidx_encoding_free(&enc);
-  return sp->ids != NULL ? 0 : -1;
+  return 0;
 }
 
 /* Prints kvidxd's scores for the prompt, one per pod. */
@@ -134,7 +132,7 @@ static kvidx_event blocks_event(const served_prompt *sp, kvidx_event_type type,
   if (type == KVIDX_EVENT_BLOCK_STORED) {
     ev.has_parent = first > 0;
     ev.parent_block_hash = first > 0 ? sp->keys[first - 1] : 0;
-    ev.token_ids = sp->ids + first * BLOCK_SIZE;
+    ev.token_ids = sp->enc.ids + first * BLOCK_SIZE;
     ev.n_token_ids = n * BLOCK_SIZE;
     ev.block_size = BLOCK_SIZE;
   }
@@ -183,9 +181,12 @@ int main(int argc, char **argv) {
   }
   served_prompt sp;
   memset(&sp, 0, sizeof sp);
-  if (prepare_prompt(argv[3], &sp) != 0)
+  kvidx_encoding_init(&sp.enc);
+  if (tokenize_prompt(argv[3], &sp) != 0 || hash_prompt(&sp) != 0) {
+    kvidx_encoding_free(&sp.enc);
     return 1;
-  printf("prompt: %zu tokens, %zu full blocks of %d; model %s\n", sp.n_ids,
+  }
+  printf("prompt: %zu tokens, %zu full blocks of %d; model %s\n", sp.enc.n,
          sp.n_blocks, BLOCK_SIZE, MODEL);
   void *ctx = zmq_ctx_new();
   demo d;
@@ -203,6 +204,6 @@ int main(int argc, char **argv) {
     sim_pod_close(d.pods[i]);
   kvidxd_client_free(d.http);
   zmq_ctx_term(ctx);
-  free(sp.ids);
+  kvidx_encoding_free(&sp.enc);
   return ok ? 0 : 1;
 }

@@ -26,43 +26,52 @@ static int fail(const char *what, int rc) {
   return -1;
 }
 
-/* Applies the BlockStored event pod publishes after caching text. */
+/* Applies one batch holding the BlockStored event for the full blocks of
+ * tokens[0..n_tokens) whose keys are keys[0..n_blocks). */
+static int apply_stored(kvidx_indexer *ix, const char *pod,
+                        const uint32_t *tokens, const uint64_t *keys,
+                        size_t n_blocks) {
+  kvidx_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.type = KVIDX_EVENT_BLOCK_STORED;
+  ev.block_hashes = keys;
+  ev.n_block_hashes = n_blocks;
+  ev.token_ids = tokens;
+  ev.n_token_ids = n_blocks * BLOCK_SIZE;
+  ev.block_size = BLOCK_SIZE;
+  ev.tier = KVIDX_TIER_GPU;
+  ev.group_idx = -1;
+  kvidx_batch_writer *w;
+  const uint8_t *payload;
+  size_t len;
+  int rc = kvidx_batch_writer_new(KVIDX_LAYOUT_ARRAY, 0, &w);
+  if (rc)
+    return rc;
+  kvidx_batch_writer_begin(w, 1767225600.0, -1);
+  if ((rc = kvidx_batch_writer_add(w, &ev)) == 0 &&
+      (rc = kvidx_batch_writer_finish(w, &payload, &len)) == 0)
+    rc = kvidx_applier_apply_batch(kvidx_indexer_applier(ix), pod,
+                                   EXAMPLE_MODEL, payload, len);
+  kvidx_batch_writer_free(w);
+  return rc;
+}
+
+/* What pod publishes after serving text: BlockStored for its full blocks. */
 static int warm_pod(kvidx_indexer *ix, const char *pod, const char *text) {
   kvidx_encoding enc;
   uint64_t keys[MAX_BLOCKS];
   kvidx_encoding_init(&enc);
   int rc = kvidx_indexer_tokenize(ix, EXAMPLE_MODEL, text, strlen(text), &enc);
-  int n = rc ? rc
-             : kvidx_hash_blocks(kvidx_indexer_hasher(ix), NULL, 0, enc.ids,
-                                 enc.n, NULL, NULL, keys, MAX_BLOCKS);
-  kvidx_batch_writer *w = NULL;
-  if (n >= 0)
-    n = kvidx_batch_writer_new(KVIDX_LAYOUT_ARRAY, 0, &w) ? -1 : n;
-  if (n > 0) {
-    kvidx_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.type = KVIDX_EVENT_BLOCK_STORED;
-    ev.block_hashes = keys;
-    ev.n_block_hashes = (size_t)n;
-    ev.token_ids = enc.ids;
-    ev.n_token_ids = (size_t)n * BLOCK_SIZE;
-    ev.block_size = BLOCK_SIZE;
-    ev.tier = KVIDX_TIER_GPU;
-    ev.group_idx = -1;
-    const uint8_t *payload;
-    size_t len;
-    kvidx_batch_writer_begin(w, 1767225600.0, -1);
-    rc = kvidx_batch_writer_add(w, &ev);
-    if (!rc)
-      rc = kvidx_batch_writer_finish(w, &payload, &len);
-    if (!rc)
-      rc = kvidx_applier_apply_batch(kvidx_indexer_applier(ix), pod,
-                                     EXAMPLE_MODEL, payload, len);
-    n = rc ? rc : n;
+  if (rc == 0) {
+    int n = kvidx_hash_blocks(kvidx_indexer_hasher(ix), NULL, 0, enc.ids, enc.n,
+                              NULL, NULL, keys, MAX_BLOCKS);
+    if (n < 0)
+      rc = n;
+    else if (n > 0)
+      rc = apply_stored(ix, pod, enc.ids, keys, (size_t)n);
   }
-  kvidx_batch_writer_free(w);
   kvidx_encoding_free(&enc);
-  return n < 0 ? fail("warming a pod", n) : 0;
+  return rc ? fail("warming a pod", rc) : 0;
 }
 
 static int inproc_score(score_source *src, const scenario *sc, const char *text,
