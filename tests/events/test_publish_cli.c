@@ -98,6 +98,41 @@ TEST(publish_map_bytes_remove_clear) {
   tfix_close(&f);
 }
 
+/* The keys `kvidx publish` puts on the wire are vLLM's (the reference
+ * vectors: tokens 1..32, PYTHONHASHSEED=0, block size 16). */
+TEST(publish_keys_are_vllm_reference_vectors) {
+  static const struct {
+    const char *algo;
+    uint64_t k1, k2;
+  } v[] = {{"sha256", 7536218907325174565ULL, 9048537298590080561ULL},
+           {"sha256_cbor", 3236607068019569386ULL, 2758186210834249151ULL},
+           {"xxhash", 11844795890135418255ULL, 14253768906014549686ULL},
+           {"xxhash_cbor", 882618318818381833ULL, 12890060145260523405ULL}};
+  char path[512];
+  snprintf(path, sizeof path, "%s/tokens.txt", kvidx_test_tmpdir());
+  FILE *t = fopen(path, "w");
+  CHECK(t != NULL);
+  for (int i = 1; i <= 32; i++)
+    fprintf(t, i < 32 ? "%d " : "%d\n", i);
+  fclose(t);
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "%s/kvidx publish --endpoint tcp://127.0.0.1:%d --bind "
+             "--tokens %s --seed 0 --algo %s --print-keys --quiet "
+             "--wait-ms 0",
+             KVIDX_BINARY_DIR, kvidx_test_free_port(), path, v[i].algo);
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL);
+    unsigned long long k1 = 0, k2 = 0;
+    int got = fscanf(p, "%llu %llu", &k1, &k2);
+    CHECK_EQ_INT(pclose(p), 0);
+    CHECK_EQ_INT(got, 2);
+    CHECK_EQ_U64(k1, v[i].k1);
+    CHECK_EQ_U64(k2, v[i].k2);
+  }
+}
+
 TEST(publish_rejects_bad_flags) {
   char cmd[512];
   snprintf(cmd, sizeof cmd, "%s/kvidx publish --layout nope >/dev/null 2>&1",
@@ -112,4 +147,5 @@ TEST(publish_rejects_bad_flags) {
 
 TEST_MAIN(TEST_CASE(publish_gap_recovered_by_replay),
           TEST_CASE(publish_map_bytes_remove_clear),
+          TEST_CASE(publish_keys_are_vllm_reference_vectors),
           TEST_CASE(publish_rejects_bad_flags))
