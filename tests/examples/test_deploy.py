@@ -48,6 +48,7 @@ def check(name, cond, why=""):
     else:
         failures += 1
         print(f"FAIL {name}: {why}")
+    return cond
 
 
 def load_docs():
