@@ -114,6 +114,14 @@ typedef struct {
                          also in bytes), default 256 */
   size_t max_blocks;  /* LRU bound in chunks, across all models (llm-d
                          cacheSize is per model), default 500000 */
+  /* 1 (default): a find returns only the tokens that end at or before the
+   * start of the last whitespace run before the matched length, and reports
+   * that position as matched_bytes and in the overlap. Tokens after it can
+   * belong to a pre-token that crosses the point where the prompts diverge,
+   * and differ from a fresh tokenization (measured: docs/
+   * tokenizer-testing.md). 0: llm-d's behaviour, every token ending inside
+   * the matched chunks. */
+  int word_boundary;
 } kvidx_prefix_store_opts;
 
 KVIDX_EXPORT void kvidx_prefix_store_opts_init(kvidx_prefix_store_opts *o);
@@ -140,13 +148,15 @@ KVIDX_EXPORT int kvidx_prefix_store_find(kvidx_prefix_store *ps,
                                          size_t len, kvidx_encoding *out,
                                          double *overlap);
 /*
- * As kvidx_prefix_store_find, and also writes the number of matched bytes
- * (a multiple of block_chars; the tokens returned end at or before it) to
- * *matched_bytes when not NULL. The tokens just before matched_bytes are
- * those of the stored prompt and may differ from a fresh tokenization of
- * text when a pre-token spans the point where the prompts diverge (see
- * docs/tokenizer-testing.md). out->offsets are filled when out->want_offsets
- * is set. Errors: KVIDX_EINVAL (NULL argument), KVIDX_ENOMEM. Thread-safe.
+ * As kvidx_prefix_store_find, and also writes the length of text the
+ * returned tokens stand for to *matched_bytes when not NULL: the matched
+ * chunks (a multiple of block_chars) or, with word_boundary, the start of the
+ * last whitespace run in them. The tokens are those of the stored prompt;
+ * without word_boundary the last of them may differ from a fresh
+ * tokenization of text when a pre-token spans the point where the prompts
+ * diverge (see docs/tokenizer-testing.md). out->offsets are filled when
+ * out->want_offsets is set. Errors: KVIDX_EINVAL (NULL argument), KVIDX_ENOMEM.
+ * Thread-safe.
  */
 KVIDX_EXPORT int kvidx_prefix_store_find_ex(kvidx_prefix_store *ps,
                                             const char *model, const char *text,

@@ -16,10 +16,16 @@
  * over the prompt length is the overlap ratio (the caller decides, with its
  * minimum ratio, whether to use them or tokenize afresh, as llm-d does).
  *
- * Caveat (as in llm-d): the tokens were computed for the stored prompt, so the
- * last token(s) before the point where the prompts diverge may differ from
- * what the new prompt tokenizes to (a pre-token or BPE merge that spans the
- * divergence). docs/tokenizer-testing.md gives the measured rate.
+ * The tokens were computed for the stored prompt, so in llm-d the last
+ * token(s) before the point where the prompts diverge may differ from what
+ * the new prompt tokenizes to: a pre-token that starts before the end of the
+ * matched chunks can continue past the divergence. With word_boundary (the
+ * default) the answer is cut back to the start of the last whitespace run
+ * before the matched length: the pre-tokenizers of the test models never
+ * join a non-space character before that point with one after the run (a
+ * pre-token may start with a space but ends at or inside the run), and the
+ * text up to the end of the run is the same in both prompts.
+ * docs/tokenizer-testing.md gives the measured rates.
  *
  * Storage: one hash table of blocks (separate chaining, power-of-two buckets,
  * grown at load factor 1) and one LRU list across all models, bounded by
@@ -52,6 +58,7 @@ typedef struct ps_block {
 struct kvidx_prefix_store {
   pthread_mutex_t mu;
   size_t block_chars, max_blocks;
+  int word_boundary;
   ps_block **buckets;
   size_t mask; /* buckets - 1 */
   size_t count;
@@ -66,6 +73,7 @@ void kvidx_prefix_store_opts_init(kvidx_prefix_store_opts *o) {
     return;
   o->block_chars = PS_DEFAULT_BLOCK_CHARS;
   o->max_blocks = PS_DEFAULT_MAX_BLOCKS;
+  o->word_boundary = 1;
 }
 
 int kvidx_prefix_store_new(const kvidx_prefix_store_opts *o,
@@ -97,6 +105,7 @@ int kvidx_prefix_store_new(const kvidx_prefix_store_opts *o,
   ps->mask = PS_MIN_BUCKETS - 1;
   ps->block_chars = o->block_chars;
   ps->max_blocks = o->max_blocks;
+  ps->word_boundary = o->word_boundary;
   ps->lru.lru_next = ps->lru.lru_prev = &ps->lru;
   pthread_mutex_init(&ps->mu, NULL);
   *out = ps;
@@ -331,16 +340,37 @@ static int reserve(kvidx_encoding *out, size_t n) {
   return 0;
 }
 
-static int append_block(kvidx_encoding *out, const ps_block *b) {
-  int rc = reserve(out, out->n + b->n);
-  if (rc)
+/* Appends the tokens of b that end at or before cut; returns 1 when it
+ * stopped at one ending after cut (the answer is complete), 0 when all were
+ * taken, or a KVIDX_E* code. */
+static int append_block(kvidx_encoding *out, const ps_block *b, size_t cut) {
+  const uint32_t *offs = b->data + b->n;
+  uint32_t take = 0;
+  int rc;
+  while (take < b->n && offs[2 * take + 1] <= cut)
+    take++;
+  if ((rc = reserve(out, out->n + take)) != 0)
     return rc;
-  memcpy(out->ids + out->n, b->data, b->n * sizeof(uint32_t));
+  memcpy(out->ids + out->n, b->data, take * sizeof(uint32_t));
   if (out->want_offsets)
-    memcpy(out->offsets + 2 * out->n, b->data + b->n,
-           2 * b->n * sizeof(uint32_t));
-  out->n += b->n;
-  return 0;
+    memcpy(out->offsets + 2 * out->n, offs, 2 * take * sizeof(uint32_t));
+  out->n += take;
+  return take < b->n;
+}
+
+static int is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
+         c == '\v';
+}
+
+/* The start of the last whitespace run before matched, or 0. */
+static size_t word_cut(const char *text, size_t matched) {
+  size_t cut = matched;
+  while (cut > 0 && !is_space(text[cut - 1]))
+    cut--;
+  while (cut > 0 && is_space(text[cut - 1]))
+    cut--;
+  return cut;
 }
 
 int kvidx_prefix_store_find_ex(kvidx_prefix_store *ps, const char *model,
@@ -348,7 +378,7 @@ int kvidx_prefix_store_find_ex(kvidx_prefix_store *ps, const char *model,
                                kvidx_encoding *out, double *overlap,
                                size_t *matched_bytes) {
   uint64_t stack[PS_STACK_KEYS], *keys;
-  size_t nkeys, matched = 0;
+  size_t nkeys, nmatch = 0, cut;
   int rc = 0;
   if (overlap)
     *overlap = 0;
@@ -360,31 +390,33 @@ int kvidx_prefix_store_find_ex(kvidx_prefix_store *ps, const char *model,
   if ((rc = all_keys(ps, model, text, len, stack, &keys, &nkeys)) != 0)
     return rc;
   pthread_mutex_lock(&ps->mu);
-  for (size_t i = 0; i < nkeys && rc == 0; i++) {
-    ps_block *b = lookup(ps, keys[i]);
-    if (!b)
-      break;
+  /* First the length of the match, then (knowing where to cut) the tokens. */
+  for (ps_block *b; nmatch < nkeys && (b = lookup(ps, keys[nmatch]));
+       nmatch++) {
     lru_unlink(b);
     lru_push_front(ps, b);
-    rc = append_block(out, b);
-    matched = (i + 1) * ps->block_chars;
   }
-  if (matched)
+  cut = nmatch * ps->block_chars;
+  if (ps->word_boundary)
+    cut = word_cut(text, cut);
+  for (size_t i = 0; i < nmatch && rc == 0; i++)
+    rc = append_block(out, lookup(ps, keys[i]), cut);
+  if (cut)
     ps->stats.hits++;
   else
     ps->stats.misses++;
-  ps->stats.matched_bytes += matched;
+  ps->stats.matched_bytes += cut;
   pthread_mutex_unlock(&ps->mu);
   if (keys != stack)
     free(keys);
-  if (rc) {
+  if (rc < 0) {
     out->n = 0;
     return rc;
   }
   if (overlap)
-    *overlap = (double)matched / (double)len;
+    *overlap = len ? (double)cut / (double)len : 0;
   if (matched_bytes)
-    *matched_bytes = matched;
+    *matched_bytes = cut;
   return 0;
 }
 

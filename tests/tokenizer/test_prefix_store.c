@@ -53,14 +53,22 @@ static kvidx_encoding fake_encode(const char *text, size_t len, size_t width) {
   return e;
 }
 
-static kvidx_prefix_store *store_new(size_t block, size_t max_blocks) {
+/* A store with llm-d's behaviour (word_boundary off) unless said otherwise. */
+static kvidx_prefix_store *store_new_wb(size_t block, size_t max_blocks,
+                                        int word_boundary) {
   kvidx_prefix_store_opts o;
   kvidx_prefix_store *ps = NULL;
   kvidx_prefix_store_opts_init(&o);
+  CHECK_EQ_INT(o.word_boundary, 1);
   o.block_chars = block;
   o.max_blocks = max_blocks;
+  o.word_boundary = word_boundary;
   CHECK_OK(kvidx_prefix_store_new(&o, &ps));
   return ps;
+}
+
+static kvidx_prefix_store *store_new(size_t block, size_t max_blocks) {
+  return store_new_wb(block, max_blocks, 0);
 }
 
 /* llm-d's own example (lru_store_test.go): block size 4. */
@@ -93,6 +101,42 @@ TEST(llmd_example) {
   CHECK_EQ_INT(out.n, 2); /* "The"(0,3) "capital"(4,11); "of" ends at 14 */
   CHECK_EQ_INT(out.ids[1], 2);
   CHECK_EQ_DBL(overlap, 12.0 / (double)strlen(other), 1e-12);
+  kvidx_prefix_store_free(ps);
+  enc_release(&e);
+  enc_release(&out);
+}
+
+/* The same example with word_boundary: answers stop at the start of the last
+ * whitespace run before the matched length. */
+TEST(word_boundary_cut) {
+  const char *text = "The capital of France is Paris";
+  uint32_t ids[] = {1, 2, 3, 4, 5, 6};
+  uint32_t offs[] = {0, 3, 4, 11, 12, 14, 15, 21, 22, 24, 25, 30};
+  kvidx_encoding e = enc_make(ids, offs, 6), out;
+  kvidx_prefix_store *ps = store_new_wb(4, 100, 1);
+  double overlap = -1;
+  size_t matched = 0;
+  CHECK_OK(kvidx_prefix_store_add(ps, "m", text, strlen(text), &e));
+  memset(&out, 0, sizeof(out));
+  /* 28 bytes match ("...is Par"): cut at the space before "Paris" -> 24. */
+  CHECK_OK(kvidx_prefix_store_find_ex(ps, "m", text, strlen(text), &out,
+                                      &overlap, &matched));
+  CHECK_EQ_INT(matched, 24);
+  CHECK_EQ_DBL(overlap, 24.0 / 30.0, 1e-12);
+  CHECK_EQ_INT(out.n, 5);
+  /* "The capital of Germany": 12 bytes match ("The capital "), the cut is
+   * the space run at 11 -> "The", "capital". */
+  const char *other = "The capital of Germany is Berlin";
+  CHECK_OK(kvidx_prefix_store_find_ex(ps, "m", other, strlen(other), &out,
+                                      &overlap, &matched));
+  CHECK_EQ_INT(matched, 11);
+  CHECK_EQ_INT(out.n, 2);
+  /* Diverging inside the first word: nothing. */
+  const char *third = "Tha capital of France is Paris";
+  CHECK_OK(kvidx_prefix_store_find_ex(ps, "m", third, strlen(third), &out,
+                                      &overlap, &matched));
+  CHECK_EQ_INT(matched, 0);
+  CHECK_EQ_INT(out.n, 0);
   kvidx_prefix_store_free(ps);
   enc_release(&e);
   enc_release(&out);
@@ -260,7 +304,7 @@ TEST(bad_input) {
   enc_release(&e);
 }
 
-TEST_MAIN(TEST_CASE(llmd_example), TEST_CASE(models_are_separate),
-          TEST_CASE(every_divergence_point), TEST_CASE(short_and_empty_prompts),
-          TEST_CASE(lru_bound), TEST_CASE(long_prompt_and_growth),
-          TEST_CASE(bad_input))
+TEST_MAIN(TEST_CASE(llmd_example), TEST_CASE(word_boundary_cut),
+          TEST_CASE(models_are_separate), TEST_CASE(every_divergence_point),
+          TEST_CASE(short_and_empty_prompts), TEST_CASE(lru_bound),
+          TEST_CASE(long_prompt_and_growth), TEST_CASE(bad_input))

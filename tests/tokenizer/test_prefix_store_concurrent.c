@@ -97,7 +97,8 @@ TEST(add_find_evict_race) {
   kvidx_prefix_store_stats st;
   kvidx_prefix_store_opts_init(&o);
   o.block_chars = BLOCK;
-  o.max_blocks = 64; /* 4 prompts' worth: constant eviction */
+  o.max_blocks = 64;   /* 4 prompts' worth: constant eviction */
+  o.word_boundary = 0; /* the text has no spaces */
   CHECK_OK(kvidx_prefix_store_new(&o, &ps));
   for (int i = 0; i < THREADS; i++) {
     args[i].ps = ps;
