@@ -56,6 +56,12 @@ void kvidx__strtab_free(kvidx__strtab *t);
 int kvidx__strtab_put(kvidx__strtab *t, uint32_t id, const char *s, size_t len);
 /* Id of s, or -1. */
 int64_t kvidx__strtab_get(const kvidx__strtab *t, const char *s, size_t len);
+/* The same lookup split in two, so a loader can hash a batch of keys,
+ * prefetch their slots and then probe (hiding the cache misses). */
+uint32_t kvidx__strtab_hash(const char *s, size_t len);
+void kvidx__strtab_prefetch(const kvidx__strtab *t, uint32_t h);
+int64_t kvidx__strtab_get_h(const kvidx__strtab *t, const char *s, size_t len,
+                            uint32_t h);
 /* String of id, or NULL (sets *len). */
 const char *kvidx__strtab_str(const kvidx__strtab *t, uint32_t id, size_t *len);
 
@@ -80,6 +86,12 @@ int kvidx__pairmap_put(kvidx__pairmap *m, uint32_t a, uint32_t b, uint32_t rank,
 static inline uint64_t kvidx__pair_hash(uint64_t k) {
   k *= 0x9E3779B97F4A7C15ull;
   return k ^ (k >> 29);
+}
+
+static inline void kvidx__pairmap_prefetch(const kvidx__pairmap *m, uint32_t a,
+                                           uint32_t b) {
+  uint64_t key = (((uint64_t)a << 32) | b) + 1;
+  __builtin_prefetch(&m->slots[kvidx__pair_hash(key) & m->mask]);
 }
 
 static inline const kvidx__pair_slot *

@@ -43,6 +43,14 @@ static uint32_t str_hash(const char *s, size_t len) {
   return (uint32_t)(XXH3_64bits(s, len) >> 32);
 }
 
+uint32_t kvidx__strtab_hash(const char *s, size_t len) {
+  return str_hash(s, len);
+}
+
+void kvidx__strtab_prefetch(const kvidx__strtab *t, uint32_t h) {
+  __builtin_prefetch(&t->slots[h & t->mask]);
+}
+
 static int grow_ids(kvidx__strtab *t, uint32_t id) {
   if (id < t->n_ids)
     return 0;
@@ -138,6 +146,12 @@ int kvidx__strtab_put(kvidx__strtab *t, uint32_t id, const char *s,
 
 int64_t kvidx__strtab_get(const kvidx__strtab *t, const char *s, size_t len) {
   const struct kvidx__strslot *sl = probe(t, s, len, str_hash(s, len));
+  return sl->id1 ? (int64_t)sl->id1 - 1 : -1;
+}
+
+int64_t kvidx__strtab_get_h(const kvidx__strtab *t, const char *s, size_t len,
+                            uint32_t h) {
+  const struct kvidx__strslot *sl = probe(t, s, len, h);
   return sl->id1 ? (int64_t)sl->id1 - 1 : -1;
 }
 
