@@ -225,14 +225,18 @@ static int write_failed(redis_index *r, uint32_t pod, int rc, const char *op) {
   return rc;
 }
 
-/* Reply check for write scripts: an array of two integers. */
-static int int_pair(const redisReply *rep, long long *a, long long *b) {
-  if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
-      rep->element[0]->type != REDIS_REPLY_INTEGER ||
-      rep->element[1]->type != REDIS_REPLY_INTEGER)
+/* Reply check for the scripts: an array of two or three integers (a
+ * missing third one reads as 0). */
+static int int_reply(const redisReply *rep, long long out[3]) {
+  if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 ||
+      rep->elements > 3)
     return KVIDX_EIO;
-  *a = rep->element[0]->integer;
-  *b = rep->element[1]->integer;
+  out[2] = 0;
+  for (size_t i = 0; i < rep->elements; i++) {
+    if (rep->element[i]->type != REDIS_REPLY_INTEGER)
+      return KVIDX_EIO;
+    out[i] = rep->element[i]->integer;
+  }
   return 0;
 }
 
@@ -267,14 +271,14 @@ static int clear_tier(redisContext *c, const pod_names *pn, kvidx_tier tier) {
         kvidx__redis_eval_many(c, &kvidx__redis_script_clear, &call, 1, &rep);
     if (rc != 0)
       return rc;
-    long long popped, left;
-    rc = int_pair(rep, &popped, &left);
+    long long v[3];
+    rc = int_reply(rep, v);
     if (rc != 0)
       log_reply_error("clear", rep);
     freeReplyObject(rep);
     if (rc != 0)
       return rc;
-    if (popped == 0 || left == 0)
+    if (v[0] == 0 || v[1] == 0) /* nothing popped, or nothing left */
       return 0;
   }
   kvidx_log_warn("redis", "clear gave up after %d steps field=\"%s\"",
@@ -357,18 +361,18 @@ static int fill_write_call(const char **a, const write_args *w, char *nkeys,
   return argc;
 }
 
-/* Adds up the {a, b} replies of a write batch and frees them. */
+/* Adds up the {a, b, c} replies of a write batch and frees them. */
 static int sum_replies(const kvidx__redis_script *script, redisReply **replies,
-                       size_t n, long long sums[2]) {
+                       size_t n, long long sums[3]) {
   int rc = 0;
   for (size_t k = 0; k < n; k++) {
-    long long a = 0, b = 0;
-    if (int_pair(replies[k], &a, &b) != 0) {
+    long long v[3] = {0, 0, 0};
+    if (int_reply(replies[k], v) != 0) {
       log_reply_error(script->name, replies[k]);
       rc = KVIDX_EIO;
     }
-    sums[0] += a;
-    sums[1] += b;
+    for (size_t i = 0; i < 3; i++)
+      sums[i] += v[i];
     freeReplyObject(replies[k]);
   }
   return rc;
@@ -376,11 +380,11 @@ static int sum_replies(const kvidx__redis_script *script, redisReply **replies,
 
 /* Runs a write script (add or remove) for keys[0..n) of (model, pod, tier)
  * in chunks of KVIDX__REDIS_WRITE_CHUNK keys, all pipelined (one round
- * trip). sums[0..1] receive the summed reply pairs. */
+ * trip). sums[0..2] receive the summed replies. */
 static int run_write(redis_index *r, redisContext *c,
                      const kvidx__redis_script *script, uint32_t model,
                      uint32_t pod, kvidx_tier tier, const uint64_t *keys,
-                     size_t n, long long sums[2]) {
+                     size_t n, long long sums[3]) {
   pod_names pn;
   key_strings ks;
   int rc = pod_names_make(&pn, r, pod);
@@ -432,7 +436,7 @@ static int redis_write(kvidx_index *idx, const kvidx__redis_script *script,
   int rc = acquire(r, &c);
   if (rc != 0)
     return write_failed(r, pod, rc, script->name);
-  long long sums[2] = {0, 0};
+  long long sums[3] = {0, 0, 0};
   rc = resync_if_dirty(r, c, pod);
   if (rc == 0)
     rc = run_write(r, c, script, model, pod, tier, keys, n, sums);
@@ -441,8 +445,18 @@ static int redis_write(kvidx_index *idx, const kvidx__redis_script *script,
     return write_failed(r, pod, rc, script->name);
   if (rc != 0)
     return rc;
+  if (sums[2] > 0) {
+    /* Someone else's non-hash data under a block key name: leave it alone,
+     * say so, and go on (the other keys of the batch were written). */
+    atomic_fetch_add(&r->errors, 1);
+    kvidx_log_warn("redis",
+                   "%s skipped block keys holding another type "
+                   "model=\"%s\" skipped=%lld",
+                   script->name, kvidx__intern_name(&r->base.models, model),
+                   sums[2]);
+  }
   if (script == &kvidx__redis_script_add) {
-    atomic_fetch_add(&r->adds, n);
+    atomic_fetch_add(&r->adds, n - (uint64_t)sums[2]);
   } else {
     atomic_fetch_add(&r->removes, (uint64_t)sums[0]);
     atomic_fetch_add(&r->remove_misses, (uint64_t)sums[1]);

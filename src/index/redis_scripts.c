@@ -93,71 +93,83 @@ kvidx__redis_script kvidx__redis_script_lookup = {
 /*
  * KEYS[1] kvidx:stats, KEYS[2] kvidx:pod:<pod>@<tier>, KEYS[3..] block keys.
  * ARGV[1] field "<pod>@<tier>", ARGV[2] TTL in seconds (0: none), ARGV[3..]
- * the pod's fields for the other tiers. Adds one copy per key. Returns
- * {new keys, new entries}.
+ * the pod's fields for the other tiers. Adds one copy per key. A block key
+ * that exists with another type (someone else's data) is skipped, not an
+ * error: failing the call would mark the pod for resync on every write.
+ * Returns {new keys, new entries, skipped keys}.
  */
+// clang-format off
 kvidx__redis_script kvidx__redis_script_add = {
     "add",
     HELD_ELSEWHERE_LUA STATS_LUA
     "local field = ARGV[1]\n"
     "local ttl = tonumber(ARGV[2])\n"
-    "local nk, ne = 0, 0\n"
+    "local nk, ne, bad = 0, 0, 0\n"
     "for i = 3, #KEYS do\n"
     "  local k = KEYS[i]\n"
-    "  local v = redis.call('HGET', k, field)\n"
-    "  if v then\n"
-    "    redis.call('HSET', k, field, (tonumber(v) or 1) + 1)\n"
+    "  local v = redis.pcall('HGET', k, field)\n"
+    "  if type(v) == 'table' and v.err then\n"
+    "    bad = bad + 1\n"
     "  else\n"
-    "    if redis.call('EXISTS', k) == 0 then\n"
-    "      nk, ne = nk + 1, ne + 1\n"
-    "    elseif not held(k, 3) then\n"
-    "      ne = ne + 1\n"
+    "    if v then\n"
+    "      redis.call('HSET', k, field, (tonumber(v) or 1) + 1)\n"
+    "    else\n"
+    "      if redis.call('EXISTS', k) == 0 then\n"
+    "        nk, ne = nk + 1, ne + 1\n"
+    "      elseif not held(k, 3) then\n"
+    "        ne = ne + 1\n"
+    "      end\n"
+    "      redis.call('HSET', k, field, 1)\n"
     "    end\n"
-    "    redis.call('HSET', k, field, 1)\n"
+    "    redis.call('SADD', KEYS[2], k)\n"
+    "    if ttl > 0 then redis.call('EXPIRE', k, ttl) end\n"
     "  end\n"
-    "  redis.call('SADD', KEYS[2], k)\n"
-    "  if ttl > 0 then redis.call('EXPIRE', k, ttl) end\n"
     "end\n"
     "if ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl) end\n"
     "bump(nk, ne)\n"
-    "return {nk, ne}\n",
+    "return {nk, ne, bad}\n",
     {0}};
+// clang-format on
 
 /*
  * KEYS and ARGV as for add, without the TTL: ARGV[1] field, ARGV[2..] other
  * tiers' fields. Removes one copy per key; the last copy deletes the field
- * (and Redis deletes a hash with no field left). Returns {copies removed,
- * misses}.
+ * (and Redis deletes a hash with no field left). Keys of another type are
+ * skipped. Returns {copies removed, misses, skipped keys}.
  */
+// clang-format off
 kvidx__redis_script kvidx__redis_script_remove = {
     "remove",
-    HELD_ELSEWHERE_LUA STATS_LUA "local field = ARGV[1]\n"
-                                 "local removed, misses, gk, ge = 0, 0, 0, 0\n"
-                                 "for i = 3, #KEYS do\n"
-                                 "  local k = KEYS[i]\n"
-                                 "  local v = redis.call('HGET', k, field)\n"
-                                 "  if not v then\n"
-                                 "    misses = misses + 1\n"
-                                 "  else\n"
-                                 "    removed = removed + 1\n"
-                                 "    local c = tonumber(v) or 1\n"
-                                 "    if c > 1 then\n"
-                                 "      redis.call('HSET', k, field, c - 1)\n"
-                                 "    else\n"
-                                 "      redis.call('HDEL', k, field)\n"
-                                 "      redis.call('SREM', KEYS[2], k)\n"
-                                 "      if redis.call('EXISTS', k) == 0 then\n"
-                                 "        gk = gk + 1\n"
-                                 "        ge = ge + 1\n"
-                                 "      elseif not held(k, 2) then\n"
-                                 "        ge = ge + 1\n"
-                                 "      end\n"
-                                 "    end\n"
-                                 "  end\n"
-                                 "end\n"
-                                 "bump(-gk, -ge)\n"
-                                 "return {removed, misses}\n",
+    HELD_ELSEWHERE_LUA STATS_LUA
+    "local field = ARGV[1]\n"
+    "local removed, misses, bad, gk, ge = 0, 0, 0, 0, 0\n"
+    "for i = 3, #KEYS do\n"
+    "  local k = KEYS[i]\n"
+    "  local v = redis.pcall('HGET', k, field)\n"
+    "  if type(v) == 'table' and v.err then\n"
+    "    bad = bad + 1\n"
+    "  elseif not v then\n"
+    "    misses = misses + 1\n"
+    "  else\n"
+    "    removed = removed + 1\n"
+    "    local c = tonumber(v) or 1\n"
+    "    if c > 1 then\n"
+    "      redis.call('HSET', k, field, c - 1)\n"
+    "    else\n"
+    "      redis.call('HDEL', k, field)\n"
+    "      redis.call('SREM', KEYS[2], k)\n"
+    "      if redis.call('EXISTS', k) == 0 then\n"
+    "        gk, ge = gk + 1, ge + 1\n"
+    "      elseif not held(k, 2) then\n"
+    "        ge = ge + 1\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "bump(-gk, -ge)\n"
+    "return {removed, misses, bad}\n",
     {0}};
+// clang-format on
 
 /*
  * KEYS[1] kvidx:stats, KEYS[2] kvidx:pod:<pod>@<tier>. ARGV[1] field,

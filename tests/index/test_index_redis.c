@@ -259,6 +259,42 @@ TEST(reads_llmd_written_entries) {
   kvidx_test_redis_stop(&srv);
 }
 
+/* Non-hash data under a block key name (someone else's) is skipped, counted
+ * and left alone; it does not fail the batch or mark the pod for resync. */
+TEST(foreign_key_types) {
+  kvidx_test_redis srv;
+  kvidx_test_redis_start(&srv, NULL);
+  redisContext *c = raw(&srv);
+  raw_ok(c, "SET %s %s", "m@9", "not-a-hash", NULL);
+  kvidx_index *idx = open_index(srv.url, 0);
+  uint32_t m = model_id(idx, "m"), a = pod_id(idx, "a");
+  uint64_t keys[] = {8, 9, 10};
+  CHECK_OK(kvidx_index_add(idx, m, a, KVIDX_TIER_GPU, keys, 3));
+  CHECK_EQ_INT(raw_int(c, "HGET %s %s", "m@8", "a@gpu"), 1);
+  CHECK_EQ_INT(raw_int(c, "HGET %s %s", "m@10", "a@gpu"), 1);
+  int n;
+  const char *t = lookup_text(idx, m, keys, 3, NULL, 0, &n);
+  CHECK_EQ_INT(n, 1);
+  CHECK_EQ_STR(t, "0:a=1;");
+  CHECK_OK(kvidx_index_remove(idx, m, a, KVIDX_TIER_GPU, keys, 3));
+  redisReply *rep = redisCommand(c, "GET m@9");
+  CHECK(rep != NULL && rep->type == REDIS_REPLY_STRING);
+  CHECK_EQ_STR(rep->str, "not-a-hash");
+  freeReplyObject(rep);
+  kvidx_index_stats st;
+  CHECK_OK(kvidx_index_get_stats(idx, &st));
+  CHECK_EQ_U64(st.errors, 2);
+  CHECK_EQ_U64(st.adds, 2);
+  CHECK_EQ_U64(st.removes, 2);
+  CHECK_EQ_U64(st.keys, 0);
+  kvidx__redis_status rs;
+  CHECK_OK(kvidx__redis_index_status(idx, &rs));
+  CHECK_EQ_U64(rs.dirty_pods, 0);
+  redisFree(c);
+  kvidx_index_free(idx);
+  kvidx_test_redis_stop(&srv);
+}
+
 /* ---- lookup semantics ----------------------------------------------------*/
 
 TEST(prefix_lookup_stops_and_filters) {
@@ -639,7 +675,7 @@ TEST(lost_write_resyncs_pod) {
 
 #define CASE_(name) TEST_CASE(name),
 TEST_MAIN(CONTRACT_CASES(CASE_) TEST_CASE(llmd_key_layout),
-          TEST_CASE(reads_llmd_written_entries),
+          TEST_CASE(reads_llmd_written_entries), TEST_CASE(foreign_key_types),
           TEST_CASE(prefix_lookup_stops_and_filters),
           TEST_CASE(callback_stop_and_big_batches),
           TEST_CASE(two_replicas_share_state),
