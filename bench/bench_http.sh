@@ -89,12 +89,17 @@ if [ "$n" != 16 ]; then
 fi
 echo "# 16 pods hold prefixes of 32..512 blocks of the 8,192-token prompt"
 
-# Prints one table row from wrk's --latency output.
+# kvidxd's CPU time so far (user + system, in clock ticks).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+
+# Prints one table row from wrk's --latency output and kvidxd's CPU ticks
+# before and after the run.
 row() {
-  local name=$1 target=$2 out=$3
-  $py - "$name" "$target" "$out" <<'PY'
+  local name=$1 target=$2 out=$3 t0=$4 t1=$5
+  $py - "$name" "$target" "$out" "$t0" "$t1" "$(getconf CLK_TCK)" <<'PY'
 import re, sys
 name, target, path = sys.argv[1:4]
+t0, t1, hz = (int(x) for x in sys.argv[4:7])
 text = open(path).read()
 def lat(p):
     m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)\s*$" % p, text, re.M)
@@ -103,19 +108,25 @@ def lat(p):
     v = float(m.group(1))
     return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+total = int(re.search(r"(\d+) requests in", text).group(1))
 bad = int(re.search(r"non200 (\d+)", text).group(1))
-print("| %-28s | %10.0f | %8.3f | %8.3f | %-28s |%s" % (
-    name, rps, lat(50), lat(99), target,
+cpu_us = (t1 - t0) / hz * 1e6 / max(total, 1)
+print("| %-28s | %8.0f | %8.3f | %8.3f | %10.1f | %-26s |%s" % (
+    name, rps, lat(50), lat(99), cpu_us, target,
     "" if bad == 0 else " %d non-200 answers!" % bad))
 PY
 }
 
-echo "| run                          |      req/s | p50 (ms) | p99 (ms) | target                       |"
-echo "|------------------------------|-----------:|---------:|---------:|------------------------------|"
+echo "# load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) on $(nproc) cores;" \
+  "cpu us/req = kvidxd user+sys CPU per request"
+echo "| run                          |    req/s | p50 (ms) | p99 (ms) | cpu us/req | target                     |"
+echo "|------------------------------|---------:|---------:|---------:|-----------:|----------------------------|"
+t0=$(cpu_ticks)
 KVIDX_WRK_BODY="$tmp/body.json" wrk -t1 -c"$conns" -d"${secs}s" --latency \
   -s "$src/bench/wrk/score_body.lua" "http://127.0.0.1:$http_port" \
   >"$tmp/wrk1.txt" 2>&1
-row "token_ids 8192, 16 pods" ">= 20000 req/s, p99 < 2 ms" "$tmp/wrk1.txt"
+row "token_ids 8192, 16 pods" ">= 20000 req/s, p99 < 2 ms" "$tmp/wrk1.txt" \
+  "$t0" "$(cpu_ticks)"
 
 if [ -f "$tokjson" ]; then
   # ~8k Qwen3 tokens of English: the GPL-3 text (Debian base system) cut to
@@ -127,11 +138,13 @@ r=urllib.request.urlopen(urllib.request.Request(sys.argv[2],
   data=json.dumps({"model":sys.argv[3],"prompt":t}).encode()))
 print(len(json.load(r)["token_ids"]))' "$tmp/prompt.txt" \
     "http://127.0.0.1:$http_port/v1/tokenize" "$model")
+  t0=$(cpu_ticks)
   KVIDX_WRK_PROMPT="$tmp/prompt.txt" KVIDX_WRK_MODEL="$model" \
     wrk -t1 -c"$conns" -d"${secs}s" --latency \
     -s "$src/bench/wrk/score_prompt.lua" "http://127.0.0.1:$http_port" \
     >"$tmp/wrk2.txt" 2>&1
-  row "prompt ${ntok} tok, no ps hits" ">= 500 req/s" "$tmp/wrk2.txt"
+  row "prompt ${ntok} tok, no ps hits" ">= 500 req/s" "$tmp/wrk2.txt" \
+    "$t0" "$(cpu_ticks)"
 else
   echo "| prompt (Qwen3)               |          - |        - |        - | skipped: scripts/fetch-tokenizers.sh qwen3 |"
 fi

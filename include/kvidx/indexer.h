@@ -66,6 +66,10 @@ typedef struct {
   int engine_hashes_match;
   /* Largest token count accepted by the scoring calls. */
   size_t max_tokens;
+  /* Slots of the read path's block-key cache (cheap fingerprint of a
+   * prompt's blocks -> vLLM digest; 64 bytes each), 0 = no cache. Default
+   * 65536. See docs/architecture.md. */
+  size_t key_cache_slots;
 } kvidx_indexer_opts;
 
 /* Fills opts with defaults: sha256, seed unset, block size 16, memory index,
@@ -131,6 +135,11 @@ typedef struct {
   kvidx_pod_score *pod_scores_;
   size_t pod_scores_cap_;
   size_t scores_cap_;
+  kvidx_digest *digests_;
+  size_t digests_cap_;
+  uint64_t *fps_;
+  size_t fps_cap_;
+  size_t cached_blocks; /* blocks whose key came from the key cache */
 } kvidx_score_result;
 
 KVIDX_EXPORT void kvidx_score_result_init(kvidx_score_result *r);
@@ -215,6 +224,7 @@ typedef struct {
   uint64_t tokenized_tokens;
   uint64_t prefix_store_hits, prefix_store_misses;
   uint64_t pods_deleted;
+  uint64_t key_cache_hits, key_cache_misses; /* blocks */
 } kvidx_indexer_counters;
 
 typedef struct {

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "indexer/key_cache.h"
 
 struct kvidx_indexer {
   kvidx_hasher *hasher;
@@ -29,6 +30,7 @@ struct kvidx_indexer {
   kvidx_ingestor *ingestor;
   kvidx_tokenizer_registry *tokenizers;
   kvidx_prefix_store *prefix_store;
+  kvidx__key_cache *key_cache; /* NULL when disabled */
   kvidx_tier_weights weights;
   double min_overlap;
   size_t max_tokens;
@@ -38,7 +40,7 @@ struct kvidx_indexer {
   size_t n_connect_pods;
   struct {
     _Atomic uint64_t lookups, lookup_keys, lookup_hits, tokenizations,
-        tokenized_tokens, ps_hits, ps_misses, pods_deleted;
+        tokenized_tokens, ps_hits, ps_misses, pods_deleted, kc_hits, kc_misses;
   } c;
 };
 
@@ -72,6 +74,7 @@ void kvidx_indexer_opts_init(kvidx_indexer_opts *o) {
   kvidx_ingestor_opts_init(&o->ingestor);
   o->engine_hashes_match = 1;
   o->max_tokens = KVIDX_INDEXER_MAX_TOKENS_DEFAULT;
+  o->key_cache_slots = 65536;
 }
 
 static char *dup_opt(const char *s, int *oom) {
@@ -160,6 +163,8 @@ int kvidx_indexer_new(const kvidx_indexer_opts *o, kvidx_indexer **out) {
   if (rc)
     kvidx_log_error("indexer", "bad hashing options: %s", kvidx_strerror(rc));
   if (rc == 0)
+    rc = kvidx__key_cache_new(o->key_cache_slots, &ix->key_cache);
+  if (rc == 0)
     rc = make_index(ix, o);
   if (rc == 0)
     rc = make_tokenizers(ix, o);
@@ -217,6 +222,7 @@ void kvidx_indexer_free(kvidx_indexer *ix) {
     kvidx_index_free(ix->index);
   if (ix->hasher)
     kvidx_hasher_free(ix->hasher);
+  kvidx__key_cache_free(ix->key_cache);
   for (size_t i = 0; i < ix->n_connect_pods; i++) {
     free((char *)ix->connect_pods[i].endpoint);
     free((char *)ix->connect_pods[i].pod);
@@ -259,6 +265,8 @@ void kvidx_score_result_free(kvidx_score_result *r) {
   free(r->pods_);
   free(r->pod_scores_);
   free(r->scores);
+  free(r->digests_);
+  free(r->fps_);
   memset(r, 0, sizeof *r);
 }
 
@@ -351,6 +359,71 @@ static int fill_scores(kvidx_indexer *ix, kvidx_score_result *r, size_t n) {
   return 0;
 }
 
+/*
+ * Block keys of tokens into r->keys_. With the key cache: every block's
+ * fingerprint is looked up; each run of blocks not found is hashed in one
+ * call, chained from the digest of the block before the run (cached or just
+ * computed), and added to the cache. So a collision in the direct-mapped
+ * cache costs one block's hash, not the rest of the prompt. Returns the
+ * number of keys or a KVIDX_E* code.
+ */
+static int hash_keys(kvidx_indexer *ix, const kvidx_score_request *req,
+                     const uint32_t *tokens, size_t n_tokens,
+                     kvidx_score_result *r) {
+  uint32_t bs = kvidx_hasher_block_size(ix->hasher);
+  size_t nb = n_tokens / bs;
+  kvidx_hash_extra extra;
+  memset(&extra, 0, sizeof extra);
+  extra.lora_name = req->lora_name;
+  const kvidx_hash_extra *ex = req->lora_name ? &extra : NULL;
+  r->cached_blocks = 0;
+  if (ix->key_cache == NULL)
+    return kvidx_hash_blocks(ix->hasher, NULL, 0, tokens, n_tokens, ex, NULL,
+                             r->keys_, nb);
+  if (reserve((void **)&r->digests_, &r->digests_cap_, nb,
+              sizeof *r->digests_) ||
+      reserve((void **)&r->fps_, &r->fps_cap_, nb, sizeof *r->fps_))
+    return KVIDX_ENOMEM;
+  /* Pass 1: fingerprints and cache probes; a miss is marked by len 0. */
+  uint64_t fp = kvidx__key_cache_root(req->lora_name);
+  size_t hits = 0;
+  for (size_t i = 0; i < nb; i++) {
+    fp = kvidx__key_cache_chain(fp, tokens + i * bs, bs);
+    r->fps_[i] = fp;
+    if (kvidx__key_cache_get(ix->key_cache, fp, &r->digests_[i])) {
+      r->keys_[i] = kvidx_digest_low64(&r->digests_[i]);
+      hits++;
+    } else {
+      r->digests_[i].len = 0;
+    }
+  }
+  r->cached_blocks = hits;
+  COUNT_(kc_hits, hits);
+  if (hits == nb)
+    return (int)nb;
+  COUNT_(kc_misses, nb - hits);
+  /* Pass 2: hash each run of misses from the digest before it. */
+  for (size_t i = 0; i < nb;) {
+    if (r->digests_[i].len != 0) {
+      i++;
+      continue;
+    }
+    size_t end = i + 1;
+    while (end < nb && r->digests_[end].len == 0)
+      end++;
+    int rc =
+        kvidx_hash_blocks(ix->hasher, i ? &r->digests_[i - 1] : NULL,
+                          (uint32_t)(i * bs), tokens + i * bs, (end - i) * bs,
+                          ex, r->digests_ + i, r->keys_ + i, end - i);
+    if (rc < 0)
+      return rc;
+    for (size_t k = i; k < end; k++)
+      kvidx__key_cache_put(ix->key_cache, r->fps_[k], &r->digests_[k]);
+    i = end;
+  }
+  return (int)nb;
+}
+
 int kvidx_indexer_score_tokens(kvidx_indexer *ix,
                                const kvidx_score_request *req,
                                const uint32_t *tokens, size_t n_tokens,
@@ -383,12 +456,7 @@ int kvidx_indexer_score_tokens(kvidx_indexer *ix,
   if (reserve((void **)&r->keys_, &r->keys_cap_, r->blocks, sizeof *r->keys_))
     return KVIDX_ENOMEM;
   uint64_t t0 = now_ns();
-  kvidx_hash_extra extra;
-  memset(&extra, 0, sizeof extra);
-  extra.lora_name = req->lora_name;
-  rc = kvidx_hash_blocks(ix->hasher, NULL, 0, tokens, n_tokens,
-                         req->lora_name ? &extra : NULL, NULL, r->keys_,
-                         r->blocks);
+  rc = hash_keys(ix, req, tokens, n_tokens, r);
   uint64_t t1 = now_ns();
   r->hash_ns = t1 - t0;
   if (rc < 0)
@@ -572,6 +640,8 @@ int kvidx_indexer_get_stats(kvidx_indexer *ix, kvidx_indexer_stats *out) {
   c->prefix_store_hits = atomic_load(&ix->c.ps_hits);
   c->prefix_store_misses = atomic_load(&ix->c.ps_misses);
   c->pods_deleted = atomic_load(&ix->c.pods_deleted);
+  c->key_cache_hits = atomic_load(&ix->c.kc_hits);
+  c->key_cache_misses = atomic_load(&ix->c.kc_misses);
   out->backend = kvidx_index_backend(ix->index);
   kvidx_applier_get_stats(ix->applier, &out->applier);
   if (ix->ingestor != NULL) {

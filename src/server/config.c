@@ -52,6 +52,7 @@ int kvidx_config_new(kvidx_config **out) {
     return KVIDX_ENOMEM;
   c->block_size = 16;
   c->hash_algo = KVIDX_HASH_SHA256;
+  c->key_cache_size = 65536;
   c->mem_size = 100000000;    /* llm-d inMemoryConfig.size */
   c->mem_pod_cache_size = 10; /* llm-d inMemoryConfig.podCacheSize */
   c->redis_connect_timeout_ms = 1000;
@@ -321,13 +322,16 @@ static const char *algo_name(kvidx_hash_algo a) {
 }
 
 static int load_token_processor(loader *L, json_t *o) {
-  static const char *const keys[] = {"blockSize", "hashSeed", "hashAlgo", NULL};
+  static const char *const keys[] = {"blockSize", "hashSeed", "hashAlgo",
+                                     "keyCacheSize", NULL};
   const char *p = "tokenProcessorConfig";
   int rc;
   char *algo = NULL;
   if ((rc = check_keys(L, o, p, keys)) ||
       (rc = get_u32(L, o, p, "blockSize", 1, 1u << 16, &L->c->block_size)) ||
       (rc = get_str(L, o, p, "hashSeed", 1, &L->c->hash_seed)) ||
+      (rc = get_u64(L, o, p, "keyCacheSize", 0, 1ull << 30,
+                    &L->c->key_cache_size)) ||
       (rc = get_str(L, o, p, "hashAlgo", 0, &algo)))
     return rc;
   if (algo != NULL) {
@@ -1087,10 +1091,11 @@ char *kvidx_config_to_json(const kvidx_config *c) {
   if (root == NULL)
     return NULL;
   json_object_set_new(root, "tokenProcessorConfig",
-                      json_pack("{s:I, s:o, s:s}", "blockSize",
+                      json_pack("{s:I, s:o, s:s, s:I}", "blockSize",
                                 (json_int_t)c->block_size, "hashSeed",
                                 str_or_null(c->hash_seed), "hashAlgo",
-                                algo_name(c->hash_algo)));
+                                algo_name(c->hash_algo), "keyCacheSize",
+                                (json_int_t)c->key_cache_size));
   json_object_set_new(root, "kvBlockIndexConfig", index_json(c));
   json_object_set_new(root, "prefixStoreConfig",
                       json_pack("{s:b, s:I, s:I}", "enabled",

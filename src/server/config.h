@@ -20,6 +20,7 @@ struct kvidx_config {
   uint32_t block_size;
   char *hash_seed; /* NULL = unset (vLLM's "vllm-none-hash") */
   kvidx_hash_algo hash_algo;
+  uint64_t key_cache_size; /* keyCacheSize (kvidx): slots, 0 = off */
   /* kvBlockIndexConfig */
   uint64_t mem_size;           /* inMemoryConfig.size (keys) */
   uint32_t mem_pod_cache_size; /* inMemoryConfig.podCacheSize */

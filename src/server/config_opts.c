@@ -45,4 +45,5 @@ void kvidx_config_indexer_opts(const kvidx_config *c, kvidx_indexer_opts *o) {
   o->n_connect_pods = c->n_connect;
   o->engine_hashes_match = c->engine_hashes_match;
   o->max_tokens = (size_t)c->max_tokens;
+  o->key_cache_slots = (size_t)c->key_cache_size;
 }

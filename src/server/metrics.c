@@ -251,6 +251,12 @@ static void render_index(const kvidx_indexer_stats *st, kvidx__buf *b) {
           st->index.errors);
   counter(b, "kvidx_pods_deleted_total", "Pods deleted through the API",
           st->counters.pods_deleted);
+  counter(b, "kvidx_key_cache_hits_total",
+          "Request blocks whose key came from the block-key cache",
+          st->counters.key_cache_hits);
+  counter(b, "kvidx_key_cache_misses_total",
+          "Request blocks hashed (not in the block-key cache)",
+          st->counters.key_cache_misses);
   counter(b, "kvcache_tokenization_prefix_store_hits_total",
           "Prompts whose tokens came from the prefix store",
           st->counters.prefix_store_hits);
