@@ -192,9 +192,18 @@ def case_redis_fault():
                   (status, body))
             status, _ = d.request("GET", "/readyz")
             check(status == 503, "/readyz while Redis is dead: %s" % status)
-            status, text = d.request("GET", "/metrics")
-            check(status == 200, "/metrics while Redis is dead: %s" % status)
-            m = metrics(text)
+            # Failed writes are counted as the publisher's batches arrive:
+            # poll until one has been attempted while Redis is dead.
+            deadline = time.time() + 10
+            while True:
+                status, text = d.request("GET", "/metrics")
+                check(status == 200, "/metrics while Redis is dead: %s" %
+                      status)
+                m = metrics(text)
+                if (m.get("kvidx_index_backend_errors_total", 0) > 0 or
+                        time.time() > deadline):
+                    break
+                time.sleep(0.05)
             check(m.get("kvidx_redis_up") == 0, "kvidx_redis_up while dead: %r"
                   % m.get("kvidx_redis_up"))
             check(m.get("kvidx_index_backend_errors_total", 0) > 0,
