@@ -44,8 +44,9 @@ struct kvidx__redis_pool {
   pthread_cond_t free_cv; /* a slot became IDLE or FREE, or the pool came UP */
   pthread_cond_t health_cv; /* wakes the health thread */
   slot slots[KVIDX__REDIS_POOL_MAX];
-  uint64_t gen; /* bumped on every UP -> DOWN; guarded by mu */
-  int stopping; /* guarded by mu */
+  uint64_t gen;               /* bumped on every UP -> DOWN; guarded by mu */
+  struct timespec down_since; /* last UP -> DOWN; guarded by mu */
+  int stopping;               /* guarded by mu */
   _Atomic int up;
   _Atomic uint64_t reconnects;
   pthread_t thread;
@@ -156,6 +157,7 @@ static void go_down_locked(kvidx__redis_pool *p, const char *why) {
     return;
   atomic_store(&p->up, 0);
   p->gen++;
+  clock_gettime(CLOCK_MONOTONIC, &p->down_since);
   close_idle_locked(p);
   char desc[KVIDX__REDIS_URL_MAX_HOST + KVIDX__REDIS_URL_MAX_PATH + 64];
   kvidx__redis_url_describe(&p->opts.url, desc, sizeof desc);
@@ -303,36 +305,28 @@ static int try_reconnect_locked(kvidx__redis_pool *p) {
 static void *health_main(void *arg) {
   kvidx__redis_pool *p = arg;
   int backoff_ms = KVIDX__REDIS_BACKOFF_MIN_MS;
-  struct timespec down_since;
-  clock_gettime(CLOCK_MONOTONIC, &down_since);
-  int was_down = 0;
   pthread_mutex_lock(&p->mu);
   while (!p->stopping) {
-    if (!atomic_load(&p->up)) {
-      if (!was_down) {
-        was_down = 1;
-        clock_gettime(CLOCK_MONOTONIC, &down_since);
-      }
-      if (try_reconnect_locked(p) == 0) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long ms = (long)(now.tv_sec - down_since.tv_sec) * 1000 +
-                  (now.tv_nsec - down_since.tv_nsec) / 1000000;
-        kvidx_log_info("redis", "redis reconnected down_ms=%ld", ms);
-        backoff_ms = KVIDX__REDIS_BACKOFF_MIN_MS;
-        was_down = 0;
-        continue;
-      }
-      if (p->stopping)
-        break;
-      struct timespec deadline = deadline_after_ms(backoff_ms);
-      pthread_cond_timedwait(&p->health_cv, &p->mu, &deadline);
-      backoff_ms = backoff_ms * 2 > KVIDX__REDIS_BACKOFF_MAX_MS
-                       ? KVIDX__REDIS_BACKOFF_MAX_MS
-                       : backoff_ms * 2;
+    if (atomic_load(&p->up)) {
+      pthread_cond_wait(&p->health_cv, &p->mu);
       continue;
     }
-    pthread_cond_wait(&p->health_cv, &p->mu);
+    if (try_reconnect_locked(p) == 0) {
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      long ms = (long)(now.tv_sec - p->down_since.tv_sec) * 1000 +
+                (now.tv_nsec - p->down_since.tv_nsec) / 1000000;
+      kvidx_log_info("redis", "redis reconnected down_ms=%ld", ms);
+      backoff_ms = KVIDX__REDIS_BACKOFF_MIN_MS;
+      continue;
+    }
+    if (p->stopping)
+      break;
+    struct timespec deadline = deadline_after_ms(backoff_ms);
+    pthread_cond_timedwait(&p->health_cv, &p->mu, &deadline);
+    backoff_ms = backoff_ms * 2 > KVIDX__REDIS_BACKOFF_MAX_MS
+                     ? KVIDX__REDIS_BACKOFF_MAX_MS
+                     : backoff_ms * 2;
   }
   pthread_mutex_unlock(&p->mu);
   return NULL;
