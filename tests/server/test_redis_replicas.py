@@ -7,7 +7,8 @@ KV events over ZeroMQ with an independent Python publisher.
 Cases:
   two_replicas      events go to replica A only; /v1/score on replica B gives
                     the same scores as A (stores, tiers, removes, pod filter,
-                    DELETE /v1/pods on B seen by A)
+                    DELETE /v1/pods on B seen by A), and so does an llm-d
+                    style reader of the same Redis keys
   down_at_start     Redis not running: kvidxd starts, /healthz 200, /readyz
                     and /v1/score 503 with a JSON error; Redis appears: ready
   redis_fault       redis-server is killed and restarted while events and
@@ -26,7 +27,8 @@ SOURCE = os.environ.get("KVIDX_SOURCE_DIR", ".")
 sys.path.insert(0, os.path.join(SOURCE, "tests", "server"))
 sys.path.insert(0, os.path.join(SOURCE, "tests", "common"))
 
-from kvidxd_harness import Kvidxd, Publisher, scores_equal  # noqa: E402
+from kvidxd_harness import (Kvidxd, Publisher, block_hashes,  # noqa: E402
+                            scores_equal)
 from redis_server import RedisServer, free_port, redis_available  # noqa: E402
 
 MODEL = "test/model"
@@ -72,6 +74,31 @@ def wait_status(fn, want, timeout=10.0):
         time.sleep(0.05)
 
 
+def llmd_reader_scores(r, hashes, weights=None):
+    """Scores as an llm-d kv-cache-manager replica would compute them from
+    the same Redis: its RedisIndex.Lookup (HKEYS per block key
+    "<model>@<decimal hash>", fields split at the first '@', stop at the
+    first empty key) and its LongestPrefixScorer (pods active from block 0,
+    intersected per block, each adding its best tier's weight). An
+    independent reader of the layout kvidx writes."""
+    weights = weights or {"gpu": 1.0, "cpu": 0.8}
+    scores, active = {}, None
+    for h in hashes:
+        fields = r.cmd("HKEYS", "%s@%d" % (MODEL, h))
+        if not fields:
+            break
+        best = {}
+        for f in fields:
+            pod, tier = f.split("@", 1)
+            best[pod] = max(best.get(pod, 0.0), weights.get(tier, 0.0))
+        active = set(best) if active is None else active & set(best)
+        if not active:
+            break
+        for pod in active:
+            scores[pod] = scores.get(pod, 0.0) + best[pod]
+    return scores
+
+
 def same_scores(a, b, toks, want, pods=None):
     """Scores of A reach want; B then answers exactly the same."""
     sa, ra = a.wait_scores(MODEL, toks, want, pods=pods)
@@ -96,11 +123,19 @@ def case_two_replicas():
         pb.store(t[:4 * BLOCK], medium="CPU")  # 4 blocks on CPU: 0.8 each
         hc = pc.store(t[:2 * BLOCK])
         same_scores(a, b, t, {"pod-a": 8.0, "pod-b": 3.2, "pod-c": 2.0})
+        # An llm-d replica reading the same Redis agrees.
+        ha = block_hashes(t, BLOCK, "0")
+        got = llmd_reader_scores(r, ha)
+        check(scores_equal(got, {"pod-a": 8.0, "pod-b": 3.2, "pod-c": 2.0}),
+              "llm-d reader scores %r" % got)
         # Restricted to candidates, on both replicas.
         same_scores(a, b, t, {"pod-b": 3.2}, pods=["pod-b"])
         # A remove applied by A is seen by B.
         pc.remove(hc[1:])
         same_scores(a, b, t, {"pod-a": 8.0, "pod-b": 3.2, "pod-c": 1.0})
+        got = llmd_reader_scores(r, ha)
+        check(scores_equal(got, {"pod-a": 8.0, "pod-b": 3.2, "pod-c": 1.0}),
+              "llm-d reader scores after remove %r" % got)
         # AllBlocksCleared through A.
         pb.clear()
         same_scores(a, b, t, {"pod-a": 8.0, "pod-c": 1.0})
