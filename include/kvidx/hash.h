@@ -132,7 +132,7 @@ typedef struct {
  * and/or out_keys (either may be NULL). Returns the number of blocks written
  * (>= 0) or KVIDX_EINVAL (NULL hasher/tokens, unsorted or NULL mm items),
  * KVIDX_EUTF8 (a string not UTF-8), KVIDX_ETOOBIG (a limit above); on error
- * the outputs may hold some blocks. Allocates nothing (uses ~5 KiB of stack).
+ * the outputs may hold some blocks. Allocates nothing (uses ~8 KiB of stack).
  * Thread-safe.
  */
 KVIDX_EXPORT int
