@@ -47,10 +47,16 @@
 /* Chunks hashed per call without allocating (longer prompts allocate). */
 #define PS_STACK_KEYS 256
 
+/* LRU links; first member of a block, so a link is its block. The list head
+ * is a bare link, not a block (a block ends with a flexible array). */
+typedef struct ps_link {
+  struct ps_link *prev, *next;
+} ps_link;
+
 typedef struct ps_block {
+  ps_link lru;
   uint64_t key;
   struct ps_block *hnext;
-  struct ps_block *lru_prev, *lru_next;
   uint32_t n;      /* tokens in this chunk */
   uint32_t data[]; /* n ids, then 2n offsets */
 } ps_block;
@@ -62,7 +68,7 @@ struct kvidx_prefix_store {
   ps_block **buckets;
   size_t mask; /* buckets - 1 */
   size_t count;
-  ps_block lru; /* sentinel: lru.lru_next is the most recently used */
+  ps_link lru; /* list head: lru.next is the most recently used */
   kvidx_prefix_store_stats stats;
 };
 
@@ -106,19 +112,19 @@ int kvidx_prefix_store_new(const kvidx_prefix_store_opts *o,
   ps->block_chars = o->block_chars;
   ps->max_blocks = o->max_blocks;
   ps->word_boundary = o->word_boundary;
-  ps->lru.lru_next = ps->lru.lru_prev = &ps->lru;
+  ps->lru.next = ps->lru.prev = &ps->lru;
   pthread_mutex_init(&ps->mu, NULL);
   *out = ps;
   return 0;
 }
 
 void kvidx_prefix_store_free(kvidx_prefix_store *ps) {
-  ps_block *b, *next;
+  ps_link *l, *next;
   if (!ps)
     return;
-  for (b = ps->lru.lru_next; b != &ps->lru; b = next) {
-    next = b->lru_next;
-    free(b);
+  for (l = ps->lru.next; l != &ps->lru; l = next) {
+    next = l->next;
+    free((ps_block *)l);
   }
   free(ps->buckets);
   pthread_mutex_destroy(&ps->mu);
@@ -177,15 +183,15 @@ static ps_block *lookup(kvidx_prefix_store *ps, uint64_t key) {
 }
 
 static void lru_unlink(ps_block *b) {
-  b->lru_prev->lru_next = b->lru_next;
-  b->lru_next->lru_prev = b->lru_prev;
+  b->lru.prev->next = b->lru.next;
+  b->lru.next->prev = b->lru.prev;
 }
 
 static void lru_push_front(kvidx_prefix_store *ps, ps_block *b) {
-  b->lru_next = ps->lru.lru_next;
-  b->lru_prev = &ps->lru;
-  ps->lru.lru_next->lru_prev = b;
-  ps->lru.lru_next = b;
+  b->lru.next = ps->lru.next;
+  b->lru.prev = &ps->lru;
+  ps->lru.next->prev = &b->lru;
+  ps->lru.next = &b->lru;
 }
 
 static void table_remove(kvidx_prefix_store *ps, ps_block *b) {
@@ -234,7 +240,7 @@ static void insert(kvidx_prefix_store *ps, ps_block *b) {
   lru_push_front(ps, b);
   ps->count++;
   while (ps->count > ps->max_blocks) {
-    ps_block *victim = ps->lru.lru_prev;
+    ps_block *victim = (ps_block *)ps->lru.prev;
     table_remove(ps, victim);
     free(victim);
     ps->stats.evictions++;
