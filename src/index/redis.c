@@ -209,7 +209,12 @@ static void unmark_dirty(redis_index *r, uint32_t pod) {
   pthread_mutex_unlock(&r->dirty_mu);
 }
 
-/* A write of pod failed with rc: count it, remember the pod for resync. */
+/*
+ * A write of pod failed with rc: count it and remember the pod for resync.
+ * Called BEFORE the failed connection goes back to the pool: giving it back
+ * turns the pool DOWN and lets the health thread reconnect and sweep, and the
+ * sweep must already see this pod.
+ */
 static int write_failed(redis_index *r, uint32_t pod, int rc, const char *op) {
   atomic_fetch_add(&r->errors, 1);
   /* One line per pod and outage, not one per failed event. */
@@ -217,11 +222,6 @@ static int write_failed(redis_index *r, uint32_t pod, int rc, const char *op) {
     kvidx_log_warn("redis",
                    "%s failed, pod marked for resync pod=\"%s\" error=%s", op,
                    kvidx__intern_name(&r->base.pods, pod), kvidx_err_name(rc));
-  /* Not cleared here: the health thread sweeps dirty pods on reconnect,
-   * before the pool is UP (no write of the pod can interleave), and the
-   * pod's own next write clears it first (resync_if_dirty). A sweep racing
-   * with the pod's writer while UP could wipe entries written after the
-   * failure, so there is none. */
   return rc;
 }
 
@@ -326,6 +326,25 @@ static int resync_hook(void *userdata, redisContext *c) {
       return rc;
   }
   return 0;
+}
+
+/*
+ * Called by the pod's own writer after its write failed and the connection
+ * is back in the pool. When the pool is UP (the failure was an error reply,
+ * or the health thread has reconnected already), clears the pod now: its
+ * writer is this thread, so none of the pod's writes can interleave. While
+ * DOWN nothing is done here: the health thread sweeps before going UP. The
+ * one window left (marked just after the sweep looked, checked here just
+ * before the pool went UP) is closed by the pod's next write, which clears
+ * a marked pod first.
+ */
+static void resync_now_if_up(redis_index *r, uint32_t pod) {
+  if (!kvidx__redis_pool_is_up(r->pool) || !is_dirty(r, pod))
+    return;
+  redisContext *c;
+  if (acquire(r, &c) != 0)
+    return;
+  release(r, c, resync_if_dirty(r, c, pod));
 }
 
 /* ---- writes --------------------------------------------------------------*/
@@ -434,17 +453,23 @@ static int redis_write(kvidx_index *idx, const kvidx__redis_script *script,
   redis_index *r = (redis_index *)idx;
   redisContext *c;
   int rc = acquire(r, &c);
-  if (rc != 0)
-    return write_failed(r, pod, rc, script->name);
+  if (rc != 0) {
+    write_failed(r, pod, rc, script->name);
+    resync_now_if_up(r, pod);
+    return rc;
+  }
   long long sums[3] = {0, 0, 0};
   rc = resync_if_dirty(r, c, pod);
   if (rc == 0)
     rc = run_write(r, c, script, model, pod, tier, keys, n, sums);
-  release(r, c, rc);
   if (rc != 0 && rc != KVIDX_ENOMEM)
-    return write_failed(r, pod, rc, script->name);
-  if (rc != 0)
+    write_failed(r, pod, rc, script->name);
+  release(r, c, rc);
+  if (rc != 0) {
+    if (rc != KVIDX_ENOMEM)
+      resync_now_if_up(r, pod);
     return rc;
+  }
   if (sums[2] > 0) {
     /* Someone else's non-hash data under a block key name: leave it alone,
      * say so, and go on (the other keys of the batch were written). */
@@ -479,12 +504,19 @@ static int redis_clear_pod(kvidx_index *idx, uint32_t pod) {
   redis_index *r = (redis_index *)idx;
   redisContext *c;
   int rc = acquire(r, &c);
-  if (rc != 0)
-    return write_failed(r, pod, rc, "clear");
+  if (rc != 0) {
+    write_failed(r, pod, rc, "clear");
+    resync_now_if_up(r, pod);
+    return rc;
+  }
   rc = clear_pod_on(r, c, pod);
-  release(r, c, rc);
   if (rc != 0)
-    return write_failed(r, pod, rc, "clear");
+    write_failed(r, pod, rc, "clear");
+  release(r, c, rc);
+  if (rc != 0) {
+    resync_now_if_up(r, pod);
+    return rc;
+  }
   unmark_dirty(r, pod);
   atomic_fetch_add(&r->clears, 1);
   return 0;

@@ -76,11 +76,12 @@ kvidx__redis_script kvidx__redis_script_lookup = {
     {0}};
 
 /* Shared by add/remove/clear: does the key still hold the pod in one of the
- * other tiers (ARGV[first..])? */
+ * other tiers (ARGV[first..])? One HMGET rather than a HEXISTS per tier. */
 #define HELD_ELSEWHERE_LUA                                                     \
   "local function held(k, first)\n"                                            \
-  "  for t = first, #ARGV do\n"                                                \
-  "    if redis.call('HEXISTS', k, ARGV[t]) == 1 then return true end\n"       \
+  "  local v = redis.call('HMGET', k, unpack(ARGV, first))\n"                  \
+  "  for t = 1, #v do\n"                                                       \
+  "    if v[t] then return true end\n"                                         \
   "  end\n"                                                                    \
   "  return false\n"                                                           \
   "end\n"
