@@ -475,13 +475,20 @@ static int bert_clean(const kvidx__normalizer *nz, const uint8_t *in, size_t n,
   return rc;
 }
 
+/* Drops marks: nonspacing ones only (Mn, BertNormalizer's strip_accents,
+ * unicode_categories' is_mark_nonspacing) or all of Mn/Mc/Me (the
+ * StripAccents normalizer's is_combining_mark). Both tables are Unicode 9.0
+ * in the reference. */
 static int strip_marks(const uint8_t *in, size_t n, const uint32_t *al,
-                       kvidx__nbuf *out) {
+                       int all_marks, kvidx__nbuf *out) {
   int rc = 0;
   for (size_t i = 0; i < n && !rc;) {
     uint32_t c;
     size_t l = kvidx__utf8_decode(in + i, &c);
-    if (!kvidx__uc9_mn(c))
+    int drop = all_marks
+                   ? (kvidx__uc_class(c) & KVIDX_UC_M) && !kvidx__uc_after9(c)
+                   : kvidx__uc9_mn(c);
+    if (!drop)
       rc = kvidx__nbuf_append_al(out, in + i, l, al ? al + 2 * i : NULL);
     i += l;
   }
@@ -590,7 +597,7 @@ static int apply_one(const kvidx__normalizer *nz, const uint8_t *in, size_t n,
   case KVIDX__NORM_STRIP:
     return strip(nz, in, n, al, out);
   case KVIDX__NORM_STRIP_ACCENTS:
-    return strip_marks(in, n, al, out);
+    return strip_marks(in, n, al, 1, out);
   case KVIDX__NORM_BERT: {
     /* clean + chinese, then (NFD + strip marks), then lowercase. */
     scratch->len = 0;
@@ -605,7 +612,7 @@ static int apply_one(const kvidx__normalizer *nz, const uint8_t *in, size_t n,
                              scratch->track ? scratch->al : NULL, &t);
       if (!rc) {
         scratch->len = 0;
-        rc = strip_marks(t.b, t.len, t.track ? t.al : NULL, scratch);
+        rc = strip_marks(t.b, t.len, t.track ? t.al : NULL, 0, scratch);
       }
       free(t.b);
       free(t.al);

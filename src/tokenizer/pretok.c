@@ -15,6 +15,8 @@
  * U+180E, Oniguruma's does not). PCRE2 10.42 has Unicode 14 tables, older
  * than the reference's 16: see docs/tokenizer.md.
  */
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,12 +55,86 @@ static const struct {
      KVIDX__FAST_GPT2},
 };
 
+/* ---- Oniguruma classes for PCRE2 ------------------------------------------
+ */
+
+/* \p{..} names this engine has the reference's (Unicode 16) tables for. */
+static const struct {
+  const char *name;
+  unsigned bits;
+} uc_names[] = {{"L", KVIDX_UC_L},   {"N", KVIDX_UC_N},   {"Lu", KVIDX_UC_LU},
+                {"Lt", KVIDX_UC_LT}, {"Lm", KVIDX_UC_LM}, {"Lo", KVIDX_UC_LO},
+                {"Ll", KVIDX_UC_LL}, {"M", KVIDX_UC_M},   {"P", KVIDX_UC_P},
+                {"S", KVIDX_UC_S}};
+#define N_UC_NAMES (sizeof uc_names / sizeof uc_names[0])
+
+static char *uc_ranges[N_UC_NAMES];
+static pthread_once_t uc_ranges_once = PTHREAD_ONCE_INIT;
+
+/* "\x{a}-\x{b}..." listing of each class, for use inside [...]. */
+static void build_uc_ranges(void) {
+  for (size_t k = 0; k < N_UC_NAMES; k++) {
+    size_t cap = 1 << 16, o = 0;
+    char *str = malloc(cap);
+    if (!str)
+      return;
+    uint32_t c = 0;
+    while (c <= 0x10FFFF) {
+      if (!(kvidx__uc_class(c) & uc_names[k].bits)) {
+        c++;
+        continue;
+      }
+      uint32_t e = c;
+      while (e + 1 <= 0x10FFFF && (kvidx__uc_class(e + 1) & uc_names[k].bits))
+        e++;
+      if (o + 32 >= cap) {
+        char *nstr = realloc(str, cap *= 2);
+        if (!nstr) {
+          free(str);
+          return;
+        }
+        str = nstr;
+      }
+      o += (size_t)(e == c ? sprintf(str + o, "\\x{%x}", c)
+                           : sprintf(str + o, "\\x{%x}-\\x{%x}", c, e));
+      c = e + 1;
+    }
+    str[o] = 0;
+    uc_ranges[k] = str;
+  }
+}
+
+/* Index of the class named at s ("{Lu}..." or "L..."), its length in *len. */
+static int uc_lookup(const char *s, size_t *len) {
+  if (*s != '{') {
+    for (size_t k = 0; k < N_UC_NAMES; k++)
+      if (uc_names[k].name[1] == 0 && *s == uc_names[k].name[0]) {
+        *len = 1;
+        return (int)k;
+      }
+    return -1;
+  }
+  const char *close = strchr(s, '}');
+  if (!close)
+    return -1;
+  for (size_t k = 0; k < N_UC_NAMES; k++)
+    if (strlen(uc_names[k].name) == (size_t)(close - s - 1) &&
+        strncmp(s + 1, uc_names[k].name, (size_t)(close - s - 1)) == 0) {
+      *len = (size_t)(close - s) + 1;
+      return (int)k;
+    }
+  return -1;
+}
+
 #define WS_LIST                                                                \
   "\\x{9}-\\x{d}\\x{20}\\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}"    \
   "\\x{2029}\\x{202f}\\x{205f}\\x{3000}"
 
-/* Rewrites Oniguruma's \s / \S to the explicit White_Space class. */
-static char *rewrite_regex(const char *re) {
+/* Rewrites Oniguruma's \s / \S to the explicit White_Space class and, when
+ * expand is set, \p{X} / \P{X} for the classes above to explicit ranges of
+ * the reference's tables (PCRE2 10.42's own are Unicode 14). \P{X} inside a
+ * [...] is left to PCRE2. */
+static char *rewrite_regex(const char *re, int expand) {
   size_t n = strlen(re);
   size_t cap = n * 8 + 256;
   char *out = malloc(cap);
@@ -68,8 +144,30 @@ static char *rewrite_regex(const char *re) {
   int in_class = 0;
   for (size_t i = 0; i < n; i++) {
     char c = re[i];
-    if (o + sizeof WS_LIST + 8 >= cap) {
-      cap *= 2;
+    const char *ins = NULL;
+    size_t skip = 0;
+    int negate = 0;
+    if (c == '\\' && i + 1 < n) {
+      char d = re[i + 1];
+      if (d == 's' || (d == 'S' && !in_class)) {
+        ins = WS_LIST;
+        negate = d == 'S';
+        skip = 1;
+      } else if (expand && (d == 'p' || (d == 'P' && !in_class)) &&
+                 uc_ranges[0]) {
+        size_t l;
+        int k = uc_lookup(re + i + 2, &l);
+        if (k >= 0 && uc_ranges[k]) {
+          ins = uc_ranges[k];
+          negate = d == 'P';
+          skip = 1 + l;
+        }
+      }
+    }
+    size_t need = (ins ? strlen(ins) : 0) + 8;
+    if (o + need >= cap) {
+      while (o + need >= cap)
+        cap *= 2;
       char *p = realloc(out, cap);
       if (!p) {
         free(out);
@@ -77,18 +175,18 @@ static char *rewrite_regex(const char *re) {
       }
       out = p;
     }
+    if (ins) {
+      o += (size_t)sprintf(out + o, "%s%s%s",
+                           in_class ? ""
+                           : negate ? "[^"
+                                    : "[",
+                           ins, in_class ? "" : "]");
+      i += skip;
+      continue;
+    }
     if (c == '\\' && i + 1 < n) {
-      char d = re[i + 1];
-      if (d == 's' || (d == 'S' && !in_class)) {
-        const char *open = in_class ? "" : d == 's' ? "[" : "[^";
-        o += (size_t)sprintf(out + o, "%s%s%s", open, WS_LIST,
-                             in_class ? "" : "]");
-        i++;
-        continue;
-      }
       out[o++] = c;
-      out[o++] = d;
-      i++;
+      out[o++] = re[++i];
       continue;
     }
     if (c == '[' && !in_class)
@@ -117,15 +215,20 @@ int kvidx__pattern_compile(kvidx__pattern *p, const char *literal,
   for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
     if (strcmp(regex, known[i].re) == 0)
       p->fast = known[i].fast;
-  char *re = rewrite_regex(regex);
-  if (!re)
-    return KVIDX_ENOMEM;
-  int ec;
+  /* Expanded classes first (unless a hand-written matcher takes over); if
+   * the pattern then exceeds PCRE2's size limits, PCRE2's own tables. */
+  pthread_once(&uc_ranges_once, build_uc_ranges);
+  int ec = 0;
   PCRE2_SIZE eo;
-  p->re =
-      pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED,
-                    PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &ec, &eo, NULL);
-  free(re);
+  for (int expand = !p->fast; expand >= 0 && !p->re; expand--) {
+    char *re = rewrite_regex(regex, expand);
+    if (!re)
+      return KVIDX_ENOMEM;
+    p->re = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED,
+                          PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &ec, &eo,
+                          NULL);
+    free(re);
+  }
   if (!p->re) {
     PCRE2_UCHAR msg[128];
     pcre2_get_error_message(ec, msg, sizeof msg);
