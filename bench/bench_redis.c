@@ -244,6 +244,7 @@ static void run(kvidx_index *idx, int is_redis, result *res) {
 int main(void) {
   kvidx_log_set_level(KVIDX_LOG_ERROR);
   result mem, red;
+  int skipped = 0;
   kvidx_index *idx;
   if (kvidx_index_new_memory(NULL, &idx) != 0)
     return 1;
@@ -253,7 +254,8 @@ int main(void) {
   int port = free_port();
   pid_t pid = port > 0 ? start_redis(port) : -1;
   if (pid < 0) {
-    printf("redis-server not available: Redis rows skipped\n");
+    printf("redis-server not available: Redis rows skipped (0)\n");
+    skipped = 1;
     memset(&red, 0, sizeof red);
   } else {
     char url[64];
@@ -295,5 +297,5 @@ int main(void) {
   printf("(no target for Redis: one round trip to a local redis-server; "
          "memory target <= 60 ns/block p50 = %.1f us)\n",
          60e-3 * PROMPT_BLOCKS);
-  return mem.ok && red.ok ? 0 : 1;
+  return mem.ok && (red.ok || skipped) ? 0 : 1;
 }
