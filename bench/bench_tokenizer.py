@@ -89,7 +89,8 @@ def bench_kvidx(tok_json, input_path):
                                                           out.stderr.decode()[-300:]))
     r = json.loads(out.stdout)
     return {"load_ms": r["load_ms"], "rss_mb": r["rss_load_mb"], "encode_s": r["best_s"],
-            "tokens": r["tokens"]}
+            "tokens": r["tokens"], "ps_find_s": r.get("ps_find_s", -1),
+            "ps_tokens": r.get("ps_tokens", 0)}
 
 
 def bench_cli(tok_json, input_path, empty_path):
@@ -161,6 +162,11 @@ def main():
                     name, impl, m["load_ms"], m["rss_mb"], nbytes / 1e6 / m["encode_s"],
                     m["tokens"] / 1e6 / m["encode_s"], "%.1fx" % shown if impl != "reference" else "",
                     target))
+            if k["ps_find_s"] > 0:
+                print("%-8s %-10s %9s %9s %9.2f %10.3f %8s  %s" % (
+                    name, "prefix-st", "", "", nbytes / 1e6 / k["ps_find_s"],
+                    k["ps_tokens"] / 1e6 / k["ps_find_s"], "%.1fx" % (k["encode_s"] / k["ps_find_s"]),
+                    "(kvidx_prefix_store_find, all hits, 256-byte chunks, word_boundary; ratio to kvidx encode)"))
             if k["tokens"] != r["tokens"]:
                 print("%-8s note: token counts differ (kvidx %d, reference %d)" % (
                     name, k["tokens"], r["tokens"]))
