@@ -64,6 +64,13 @@ def replica(url, **kw):
     return Kvidxd(args=["--redis", url, "--block-size", str(BLOCK)], **kw)
 
 
+def wait_until(cond, timeout=10.0):
+    """Polls cond() until true or timeout (the caller checks afterwards)."""
+    deadline = time.time() + timeout
+    while not cond() and time.time() < deadline:
+        time.sleep(0.02)
+
+
 def wait_status(fn, want, timeout=10.0):
     """Polls fn() -> (status, body) until status == want."""
     deadline = time.time() + timeout
@@ -217,7 +224,9 @@ def case_redis_fault():
         for th in threads:
             th.start()
         try:
-            time.sleep(0.5)
+            # Traffic flows (bounded waits, not fixed sleeps: the machine may
+            # be loaded) before and during the outage.
+            wait_until(lambda: seen["ok"] > 0)
             r.kill()
             # Down: scoring fails fast with 503, the daemon stays alive.
             status, body = wait_status(lambda: d.score(MODEL,
@@ -244,7 +253,7 @@ def case_redis_fault():
             check(m.get("kvidx_index_backend_errors_total", 0) > 0,
                   "backend errors while dead: %r" %
                   m.get("kvidx_index_backend_errors_total"))
-            time.sleep(0.5)
+            wait_until(lambda: seen["unavail"] > 0)
             r.restart()
             status, body = wait_status(lambda: d.request("GET", "/readyz"),
                                        200)
