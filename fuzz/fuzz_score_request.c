@@ -34,8 +34,7 @@ static void check_same(const kvidx__request *a, const kvidx__request *b) {
       (a->model && strcmp(a->model, b->model) != 0) ||
       (a->prompt && (a->prompt_len != b->prompt_len ||
                      memcmp(a->prompt, b->prompt, a->prompt_len) != 0)) ||
-      (a->n_tokens &&
-       memcmp(a->token_ids, b->token_ids, a->n_tokens * 4) != 0))
+      (a->n_tokens && memcmp(a->token_ids, b->token_ids, a->n_tokens * 4) != 0))
     __builtin_trap();
   for (size_t i = 0; i < a->n_pods; i++) {
     if (strcmp(a->pods[i], b->pods[i]) != 0)
@@ -67,8 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (body == NULL)
     return 0;
   memcpy(body, data, size);
-  int st = kvidx__request_parse(&req, body, size, FUZZ_MAX_TOKENS,
-                                FUZZ_MAX_PODS);
+  int st =
+      kvidx__request_parse(&req, body, size, FUZZ_MAX_TOKENS, FUZZ_MAX_PODS);
   if (st != KVIDX_REQ_OK) {
     if (req.error[0] == '\0' || strstr(req.error, "at byte") == NULL)
       __builtin_trap();

@@ -344,6 +344,101 @@ static int swar_digits(const char *p, uint64_t *out) {
 }
 
 /*
+ * One id of a fast-path segment at *pp (segment end seg_end, buffer end
+ * end): digits, then optional whitespace and one ',' unless the segment ends.
+ * Returns 1 and advances *pp, 0 at the segment's end, -1 on anything the
+ * careful parser should look at (which then also produces the error).
+ */
+static inline int fast_id(const char **pp, const char *seg_end, const char *end,
+                          uint32_t *out) {
+  const char *p = *pp;
+  while (p < seg_end && is_ws(*p))
+    p++;
+  if (p >= seg_end)
+    return 0;
+  unsigned d = (unsigned)(unsigned char)*p - '0';
+  if (d > 9)
+    return -1;
+  uint64_t v;
+  int len = end - p >= 8 ? swar_digits(p, &v) : 0;
+  if (len > 0 && len < 8 && (*p != '0' || len == 1)) {
+    p += len;
+  } else {
+    const char *start = p++;
+    v = d;
+    while (p < seg_end && (d = (unsigned)(unsigned char)*p - '0') <= 9 &&
+           p - start < 11) {
+      v = v * 10 + d;
+      p++;
+    }
+    if (v > UINT32_MAX || (*start == '0' && p - start > 1))
+      return -1;
+  }
+  if (p < seg_end && (unsigned)(unsigned char)*p - '0' <= 9)
+    return -1;
+  while (p < seg_end && is_ws(*p))
+    p++;
+  if (p < seg_end) {
+    if (*p != ',')
+      return -1;
+    p++;
+    /* a ',' must be followed by another id in this segment */
+    const char *q = p;
+    while (q < seg_end && is_ws(*q))
+      q++;
+    if (q >= seg_end)
+      return -1;
+  }
+  *out = (uint32_t)v;
+  *pp = p;
+  return 1;
+}
+
+/*
+ * Fast path for long arrays of plain ids: the array is cut in two at a
+ * comma near its middle and both halves are parsed in the same loop, so the
+ * two chains of dependent loads (each id's position depends on the previous
+ * id's length) overlap. Returns the number of ids (the array's ']' consumed)
+ * or -1 to let the careful loop handle the array (unusual input, errors,
+ * too many ids).
+ */
+static long parse_ids_two_way(cursor *c) {
+  kvidx__request *r = c->r;
+  const char *open = c->p, *end = c->end;
+  const char *close = memchr(open, ']', (size_t)(end - open));
+  if (close == NULL || close - open < 256)
+    return -1;
+  const char *split = memchr(open + (close - open) / 2, ',',
+                             (size_t)(close - (open + (close - open) / 2)));
+  if (split == NULL)
+    return -1;
+  const char *a = open + 1, *b = split + 1;
+  uint32_t *oa = r->tokens_, *ob = r->tokens2_;
+  size_t na = 0, nb = 0, cap = r->tokens_cap_;
+  int ra = 1, rb = 1;
+  while (ra > 0 && rb > 0 && na < cap && nb < cap) {
+    ra = fast_id(&a, split, end, &oa[na]);
+    rb = fast_id(&b, close, end, &ob[nb]);
+    na += ra > 0;
+    nb += rb > 0;
+  }
+  while (ra > 0 && na < cap)
+    na += (ra = fast_id(&a, split, end, &oa[na])) > 0;
+  while (rb > 0 && nb < cap)
+    nb += (rb = fast_id(&b, close, end, &ob[nb])) > 0;
+  /* Both halves must end exactly at their ends, each non-empty. */
+  if (ra != 0 || rb != 0 || na == 0 || nb == 0 || na + nb > c->max_tokens ||
+      na + nb > cap)
+    return -1;
+  memcpy(oa + na, ob, nb * sizeof *ob);
+  r->n_tokens = na + nb;
+  r->has_token_ids = 1;
+  r->token_ids = r->tokens_;
+  c->p = close + 1;
+  return (long)(na + nb);
+}
+
+/*
  * The token_ids array: the hot loop of the whole read path (8,192 ids per
  * typical request). Plain decimal integers are handled inline with local
  * cursor variables; anything unusual (a sign, a fraction, an exponent, a
@@ -354,6 +449,8 @@ static int parse_token_ids(cursor *c) {
   kvidx__request *r = c->r;
   if (*c->p != '[')
     return fail(c, KVIDX_REQ_BAD_FIELD, "token_ids: expected an array");
+  if (parse_ids_two_way(c) >= 0)
+    return 0;
   const char *p = c->p + 1, *end = c->end;
   uint32_t *out = r->tokens_;
   size_t n = 0, max = c->max_tokens;
@@ -536,6 +633,10 @@ static int reserve(kvidx__request *r, size_t len, size_t max_tokens,
     if (t == NULL)
       return -1;
     r->tokens_ = t;
+    uint32_t *t2 = realloc(r->tokens2_, tok_need * sizeof *t2);
+    if (t2 == NULL)
+      return -1;
+    r->tokens2_ = t2;
     r->tokens_cap_ = tok_need;
   }
   if (pod_need > r->pods_cap_) {
@@ -555,6 +656,7 @@ void kvidx__request_init(kvidx__request *r) {
 void kvidx__request_free(kvidx__request *r) {
   free(r->strbuf_);
   free(r->tokens_);
+  free(r->tokens2_);
   free(r->pods_);
   memset(r, 0, sizeof *r);
 }

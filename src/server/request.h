@@ -45,7 +45,7 @@ typedef struct {
   /* Reusable scratch. */
   char *strbuf_;
   size_t strbuf_cap_, strbuf_len_;
-  uint32_t *tokens_;
+  uint32_t *tokens_, *tokens2_; /* tokens2_: second half, fast path */
   size_t tokens_cap_;
   const char **pods_;
   size_t pods_cap_;

@@ -172,6 +172,55 @@ TEST(random_ids_round_trip) {
   kvidx__request_free(&R);
 }
 
+/* Long arrays take the two-way fast path; an anomaly anywhere in them must
+ * still give the careful parser's verdict. */
+TEST(long_arrays_with_anomalies) {
+  static const struct {
+    const char *bad;
+    int status;
+  } cases[] = {{"-5", KVIDX_REQ_BAD_FIELD},
+               {"1.5", KVIDX_REQ_BAD_FIELD},
+               {"1e3", KVIDX_REQ_BAD_FIELD},
+               {"01", KVIDX_REQ_BAD_FIELD},
+               {"\"7\"", KVIDX_REQ_BAD_FIELD},
+               {"null", KVIDX_REQ_BAD_FIELD},
+               {"4294967296", KVIDX_REQ_BAD_FIELD},
+               {"", KVIDX_REQ_BAD_JSON},
+               {"1 2", KVIDX_REQ_BAD_JSON},
+               {"4294967295", KVIDX_REQ_OK},
+               {" 7 ", KVIDX_REQ_OK}};
+  static char body[16384];
+  kvidx__request_init(&R);
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    for (int where = 0; where < 400; where += 133) {
+      size_t n = (size_t)snprintf(body, sizeof body, "{\"token_ids\":[");
+      for (int i = 0; i < 400; i++) {
+        const char *item = i == where ? cases[k].bad : "123456";
+        n += (size_t)snprintf(body + n, sizeof body - n, "%s%s", i ? "," : "",
+                              item);
+      }
+      snprintf(body + n, sizeof body - n, "]}");
+      int st = kvidx__request_parse(&R, body, strlen(body), 100000, 1);
+      if (st != cases[k].status)
+        FAILF("'%s' at %d: status %d, want %d (%s)", cases[k].bad, where, st,
+              cases[k].status, R.error);
+      if (st == KVIDX_REQ_OK) {
+        CHECK_EQ_INT(R.n_tokens, 400);
+        CHECK_EQ_U64(R.token_ids[where], strtoul(cases[k].bad, NULL, 10));
+        CHECK_EQ_U64(R.token_ids[where ? 0 : 1], 123456);
+      }
+    }
+  }
+  /* A trailing comma before ']' in a long array. */
+  size_t n = (size_t)snprintf(body, sizeof body, "{\"token_ids\":[");
+  for (int i = 0; i < 400; i++)
+    n += (size_t)snprintf(body + n, sizeof body - n, "%d,", i);
+  snprintf(body + n, sizeof body - n, "]}");
+  CHECK_EQ_INT(kvidx__request_parse(&R, body, strlen(body), 100000, 1),
+               KVIDX_REQ_BAD_JSON);
+  kvidx__request_free(&R);
+}
+
 /* A body that is not NUL-terminated, right at the end of a buffer. */
 TEST(no_read_past_the_end) {
   kvidx__request_init(&R);
@@ -193,4 +242,6 @@ TEST(no_read_past_the_end) {
 
 TEST_MAIN(TEST_CASE(score_with_tokens), TEST_CASE(prompt_escapes),
           TEST_CASE(bad_json), TEST_CASE(bad_fields), TEST_CASE(limits),
-          TEST_CASE(random_ids_round_trip), TEST_CASE(no_read_past_the_end))
+          TEST_CASE(random_ids_round_trip),
+          TEST_CASE(long_arrays_with_anomalies),
+          TEST_CASE(no_read_past_the_end))
