@@ -333,10 +333,9 @@ static int resync_hook(void *userdata, redisContext *c) {
  * is back in the pool. When the pool is UP (the failure was an error reply,
  * or the health thread has reconnected already), clears the pod now: its
  * writer is this thread, so none of the pod's writes can interleave. While
- * DOWN nothing is done here: the health thread sweeps before going UP. The
- * one window left (marked just after the sweep looked, checked here just
- * before the pool went UP) is closed by the pod's next write, which clears
- * a marked pod first.
+ * DOWN nothing is done here: the health thread sweeps before going UP and
+ * once more right after, so a pod marked after the first sweep looked and
+ * checked here before the pool went UP is still cleared.
  */
 static void resync_now_if_up(redis_index *r, uint32_t pod) {
   if (!kvidx__redis_pool_is_up(r->pool) || !is_dirty(r, pod))

@@ -302,6 +302,26 @@ static int try_reconnect_locked(kvidx__redis_pool *p) {
   return 0;
 }
 
+/*
+ * Runs the hook once more right after the pool is UP, on a pooled
+ * connection; p->mu held. The owner's state may have changed between the
+ * hook's run before UP and the UP itself (the Redis index: a pod marked for
+ * resync by a writer that then saw the pool still DOWN); whatever happened
+ * before this second run is seen by it, and whatever happens after sees the
+ * pool UP. With nothing to do the hook costs an atomic load.
+ */
+static void run_hook_while_up_locked(kvidx__redis_pool *p) {
+  if (p->opts.hook == NULL)
+    return;
+  pthread_mutex_unlock(&p->mu);
+  redisContext *c;
+  if (kvidx__redis_pool_get(p, &c) == 0) {
+    int rc = p->opts.hook(p->opts.hook_userdata, c);
+    kvidx__redis_pool_put(p, c, rc == KVIDX_EUNAVAIL);
+  }
+  pthread_mutex_lock(&p->mu);
+}
+
 static void *health_main(void *arg) {
   kvidx__redis_pool *p = arg;
   int backoff_ms = KVIDX__REDIS_BACKOFF_MIN_MS;
@@ -318,6 +338,7 @@ static void *health_main(void *arg) {
                 (now.tv_nsec - p->down_since.tv_nsec) / 1000000;
       kvidx_log_info("redis", "redis reconnected down_ms=%ld", ms);
       backoff_ms = KVIDX__REDIS_BACKOFF_MIN_MS;
+      run_hook_while_up_locked(p);
       continue;
     }
     if (p->stopping)

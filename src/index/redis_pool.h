@@ -31,7 +31,8 @@
 
 /*
  * Maintenance hook, run by the health thread on connection c after a
- * reconnect (before the pool is UP again). Returns 0, or
+ * reconnect (before the pool is UP again), and once more right after the
+ * pool is UP (on a pooled connection). Returns 0, or
  * a negative code when c failed (the pool then stays or goes DOWN).
  */
 typedef int (*kvidx__redis_hook_fn)(void *userdata, redisContext *c);
