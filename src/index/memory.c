@@ -498,10 +498,17 @@ static void shard_sweep(mem_index *m, shard *sh) {
 
 /* Makes room for one more key: grows the table, or evicts when a bound
  * (max_keys, max_bytes) forbids growing. */
-static int shard_make_room(mem_index *m, shard *sh) {
+/* Counter updates of one add batch, applied once at its end (one atomic
+ * per counter per batch instead of four per key). */
+typedef struct {
+  int64_t keys, entries, blocks;
+  uint32_t refs;
+} add_delta;
+
+static int shard_make_room(mem_index *m, shard *sh, const add_delta *d) {
   const kvidx_index_opts *o = &m->opts;
   if (o->max_keys != 0 &&
-      atomic_load_explicit(&m->keys, memory_order_relaxed) >=
+      atomic_load_explicit(&m->keys, memory_order_relaxed) + d->keys >=
           (int64_t)o->max_keys)
     shard_evict_one(m, sh);
   size_t cap = sh->mask + 1;
@@ -518,13 +525,12 @@ static int shard_make_room(mem_index *m, shard *sh) {
 }
 
 static int shard_add(mem_index *m, shard *sh, uint64_t key, uint64_t h,
-                     uint32_t inc_id, kvidx_tier tier) {
-  kvidx__incarnation *inc = kvidx__inc_get(&m->reg, inc_id);
+                     uint32_t inc_id, kvidx_tier tier, add_delta *d) {
   size_t pos = shard_find(sh, key, h);
   if (pos != SIZE_MAX && slot_prune(m, sh, pos))
     pos = SIZE_MAX;
   if (pos == SIZE_MAX) {
-    int rc = shard_make_room(m, sh);
+    int rc = shard_make_room(m, sh, d);
     if (rc != 0)
       return rc;
     pos = (size_t)h & sh->mask;
@@ -533,10 +539,10 @@ static int shard_add(mem_index *m, shard *sh, uint64_t key, uint64_t h,
     sh->slots[pos] =
         (slot){key, inc_id, tier_set(0, tier, 1) | (AGE_ADD << AGE_SHIFT)};
     sh->used++;
-    atomic_fetch_add_explicit(&m->keys, 1, memory_order_relaxed);
-    kvidx__inc_ref(inc);
-    atomic_fetch_add_explicit(&inc->entries, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&inc->blocks[tier], 1, memory_order_relaxed);
+    d->keys++;
+    d->refs++;
+    d->entries++;
+    d->blocks++;
     return 0;
   }
   slot *s = &sh->slots[pos];
@@ -548,8 +554,7 @@ static int shard_add(mem_index *m, shard *sh, uint64_t key, uint64_t h,
     if (holder_inc(hs[i]) != inc_id)
       continue;
     uint32_t counts = holder_counts(hs[i]), c = tier_count(counts, tier);
-    if (c == 0)
-      atomic_fetch_add_explicit(&inc->blocks[tier], 1, memory_order_relaxed);
+    d->blocks += c == 0;
     if (c < COUNT_MAX) /* saturates; see docs/index.md */
       h_set(sh, s, i, holder_pack(inc_id, tier_set(counts, tier, c + 1)));
     return 0;
@@ -571,9 +576,9 @@ static int shard_add(mem_index *m, shard *sh, uint64_t key, uint64_t h,
     if (rc != 0)
       return rc;
   }
-  kvidx__inc_ref(inc);
-  atomic_fetch_add_explicit(&inc->entries, 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&inc->blocks[tier], 1, memory_order_relaxed);
+  d->refs++;
+  d->entries++;
+  d->blocks++;
   return 0;
 }
 
@@ -675,6 +680,17 @@ static inline void prefetch_slot(model_table *mt, uint64_t key) {
   __builtin_prefetch(&slots[pos]);
 }
 
+static void add_delta_apply(mem_index *m, uint32_t inc_id, kvidx_tier tier,
+                            const add_delta *d) {
+  kvidx__incarnation *inc = kvidx__inc_get(&m->reg, inc_id);
+  atomic_fetch_add_explicit(&m->keys, d->keys, memory_order_relaxed);
+  atomic_fetch_add_explicit(&inc->entries, d->entries, memory_order_relaxed);
+  atomic_fetch_add_explicit(&inc->blocks[tier], d->blocks,
+                            memory_order_relaxed);
+  if (d->refs != 0)
+    kvidx__inc_ref(inc, d->refs);
+}
+
 static int mem_add(kvidx_index *idx, uint32_t model, uint32_t pod,
                    kvidx_tier tier, const uint64_t *keys, size_t n) {
   mem_index *m = (mem_index *)idx;
@@ -685,14 +701,15 @@ static int mem_add(kvidx_index *idx, uint32_t model, uint32_t pod,
   pthread_mutex_lock(&ps->lock);
   uint32_t inc;
   int rc = kvidx__pod_incarnation(&m->reg, ps, pod, &inc);
+  add_delta d = {0, 0, 0, 0};
   size_t done = 0;
-  for (; rc == 0 && done < n; done++) {
+  while (rc == 0 && done < n) {
     if (done + PREFETCH_AHEAD < n)
       prefetch_slot(mt, keys[done + PREFETCH_AHEAD]);
     uint64_t h = mix64(keys[done]);
     shard *sh = shard_of(mt, h);
     pthread_rwlock_wrlock(&sh->lock);
-    rc = shard_add(m, sh, keys[done], h, inc, tier);
+    rc = shard_add(m, sh, keys[done], h, inc, tier, &d);
     shard_sweep(m, sh);
     if (m->opts.max_bytes != 0) {
       while (atomic_load_explicit(&m->live_bytes, memory_order_relaxed) >
@@ -701,13 +718,15 @@ static int mem_add(kvidx_index *idx, uint32_t model, uint32_t pod,
         ;
     }
     pthread_rwlock_unlock(&sh->lock);
+    done += rc == 0;
   }
+  if (rc == 0 || done > 0)
+    add_delta_apply(m, inc, tier, &d);
   pthread_mutex_unlock(&ps->lock);
-  if (rc != 0) {
-    done--;
-    kvidx_log_warn("index", "add failed pod=%u model=%u err=%s", pod, model,
-                   kvidx_err_name(rc));
-  }
+  if (rc != 0)
+    kvidx_log_warn("index",
+                   "add failed pod=%u model=%u added=%zu of %zu err=%s", pod,
+                   model, done, n, kvidx_err_name(rc));
   atomic_fetch_add_explicit(&m->adds, done, memory_order_relaxed);
   return rc;
 }
@@ -1032,8 +1051,10 @@ static int mem_get_stats(kvidx_index *idx, kvidx_index_stats *out) {
   uint32_t n_pods = kvidx__intern_count(&idx->pods);
   for (uint32_t p = 0; p < n_pods; p++) {
     kvidx__incarnation *inc = live_inc(m, p);
-    if (inc != NULL)
-      out->entries += atomic_load_explicit(&inc->entries, memory_order_relaxed);
+    if (inc != NULL) {
+      int64_t e = atomic_load_explicit(&inc->entries, memory_order_relaxed);
+      out->entries += e > 0 ? (uint64_t)e : 0;
+    }
   }
   int64_t keys = atomic_load_explicit(&m->keys, memory_order_relaxed);
   int64_t bytes = atomic_load_explicit(&m->bytes, memory_order_relaxed);
@@ -1053,8 +1074,10 @@ static int mem_get_stats(kvidx_index *idx, kvidx_index_stats *out) {
 static int mem_pod_blocks(kvidx_index *idx, uint32_t pod,
                           uint64_t blocks[KVIDX_TIER_COUNT]) {
   kvidx__incarnation *inc = live_inc((mem_index *)idx, pod);
-  for (unsigned t = 0; inc != NULL && t < KVIDX_TIER_COUNT; t++)
-    blocks[t] = atomic_load_explicit(&inc->blocks[t], memory_order_relaxed);
+  for (unsigned t = 0; inc != NULL && t < KVIDX_TIER_COUNT; t++) {
+    int64_t b = atomic_load_explicit(&inc->blocks[t], memory_order_relaxed);
+    blocks[t] = b > 0 ? (uint64_t)b : 0;
+  }
   return 0;
 }
 

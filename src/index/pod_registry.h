@@ -30,8 +30,10 @@ typedef struct {
   /* refs << 1 | alive: refs = holders in the table pointing here. */
   _Atomic uint32_t state;
   _Atomic uint32_t pod; /* public pod id */
-  _Atomic uint64_t entries;
-  _Atomic uint64_t blocks[KVIDX_TIER_COUNT];
+  /* Signed: a writer applies its batch's increments once at the end, so a
+   * concurrent eviction may briefly take a counter below 0 (read clamped). */
+  _Atomic int64_t entries;
+  _Atomic int64_t blocks[KVIDX_TIER_COUNT];
 } kvidx__incarnation;
 
 typedef struct {
@@ -84,10 +86,12 @@ int kvidx__pod_incarnation(kvidx__pod_registry *r, kvidx__pod_state *ps,
 /* Retires the pod's incarnation (clear_pod). Caller holds ps->lock. */
 void kvidx__pod_retire(kvidx__pod_registry *r, kvidx__pod_state *ps);
 
-/* A holder now points at inc / no longer does. The release may recycle a
- * retired incarnation. Callers hold the shard lock of the holder. */
-static inline void kvidx__inc_ref(kvidx__incarnation *inc) {
-  atomic_fetch_add_explicit(&inc->state, 2u, memory_order_relaxed);
+/* n more holders point at inc / one no longer does. A live incarnation's
+ * state stays odd whatever the order of these updates, so adding a batch's
+ * references after the batch (under the pod mutex) is safe. The release may
+ * recycle a retired incarnation. Callers hold the shard lock of the holder. */
+static inline void kvidx__inc_ref(kvidx__incarnation *inc, uint32_t n) {
+  atomic_fetch_add_explicit(&inc->state, 2u * n, memory_order_relaxed);
 }
 void kvidx__inc_unref(kvidx__pod_registry *r, uint32_t id);
 
