@@ -539,7 +539,11 @@ static int shard_add(mem_index *m, shard *sh, uint64_t key, uint64_t h,
     sh->slots[pos] =
         (slot){key, inc_id, tier_set(0, tier, 1) | (AGE_ADD << AGE_SHIFT)};
     sh->used++;
-    d->keys++;
+    /* With a key bound, other writers must see the count at once. */
+    if (m->opts.max_keys != 0)
+      atomic_fetch_add_explicit(&m->keys, 1, memory_order_relaxed);
+    else
+      d->keys++;
     d->refs++;
     d->entries++;
     d->blocks++;
