@@ -39,8 +39,11 @@ KVIDX_EXPORT const char *kvidx_tier_name(kvidx_tier tier);
 typedef struct kvidx_index kvidx_index;
 
 typedef struct {
-  /* Memory bound of the in-memory backend in bytes (0 = unbounded). When an
-   * insert would exceed it, least recently used blocks are evicted. */
+  /* Memory bound of the in-memory backend in bytes (0 = unbounded): block
+   * tables plus holder arrays in use. When an insert would exceed it, least
+   * recently used blocks are evicted (approximate LRU: CLOCK per shard, see
+   * docs/index.md). Allocated memory (stats.bytes) may exceed it by the
+   * holder arena's growth slack (at most 2x). */
   size_t max_bytes;
   /* llm-d's inMemoryConfig.size: max number of distinct block keys
    * (0 = unbounded). */
@@ -98,7 +101,9 @@ KVIDX_EXPORT int kvidx_index_remove(kvidx_index *idx, uint32_t model,
                                     uint32_t pod, kvidx_tier tier,
                                     const uint64_t *keys, size_t n);
 /* Removes every entry of the pod, all models and tiers. Costs time
- * proportional to the pod's entries at most, never a scan of the index. */
+ * proportional to the pod's entries at most, never a scan of the index (the
+ * memory backend: O(1), the pod's holders become invisible at once and are
+ * reclaimed lazily). The pod id stays valid; later adds start from zero. */
 KVIDX_EXPORT int kvidx_index_clear_pod(kvidx_index *idx, uint32_t pod);
 
 /* ---- engine keys -> request keys (when engine hashing differs) ---- */
@@ -123,8 +128,11 @@ typedef struct {
 
 /*
  * Called once per key, in order, with the eligible pods holding keys[i]
- * (holders is owned by the index and valid only during the call). Return 0 to
- * continue, non-zero to stop the lookup.
+ * (holders is owned by the index and valid only during the call; each pod
+ * appears at most once). Return 0 to continue, non-zero to stop the lookup.
+ * The memory backend calls it with no lock held, so it may call back into the
+ * index; keys are read one at a time, so a concurrent writer's changes may be
+ * seen for some keys and not for others.
  */
 typedef int (*kvidx_lookup_fn)(void *userdata, size_t i,
                                const kvidx_holder *holders, size_t n_holders);
@@ -142,7 +150,9 @@ KVIDX_EXPORT int kvidx_index_lookup(kvidx_index *idx, uint32_t model,
 
 /* ---- statistics ---- */
 typedef struct {
-  uint64_t keys;          /* distinct (model, key) */
+  /* distinct (model, key) stored. Memory backend: includes keys whose only
+   * holders were cleared pods, until the incremental sweeper reclaims them. */
+  uint64_t keys;
   uint64_t entries;       /* (model, key, pod) with at least one copy */
   uint64_t bytes;         /* memory used by the in-memory backend */
   uint64_t pods;          /* interned pods */
