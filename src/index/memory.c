@@ -14,10 +14,11 @@
  *  - No per-entry malloc: arenas grow by doubling and recycle freed arrays
  *    through per-size-class free lists.
  *
- * Concurrency: one rwlock per shard (writer-preferring). Lookups take the
- * read lock of one shard at a time, per key; writers take the write lock of
- * one shard at a time, per key, after the pod's mutex (order: pod -> shard;
- * nothing takes a pod mutex under a shard lock). No lock is global.
+ * Concurrency: one writer-preferring reader-writer lock per shard
+ * (rwlock.h). Lookups take the read lock of one shard at a time, per key;
+ * writers take the write lock of one shard at a time, per key, after the
+ * pod's mutex (order: pod -> shard; nothing takes a pod mutex under a shard
+ * lock). No lock is global.
  *
  * Eviction: CLOCK per shard with 2-bit ages (an atomic bitmap beside the
  * slots): an add sets age >= 1, a lookup hit sets 3 (only when lower, so hot
@@ -30,6 +31,7 @@
 #include "common/log.h"
 #include "index/index_impl.h"
 #include "index/pod_registry.h"
+#include "index/rwlock.h"
 
 /* ---- constants -----------------------------------------------------------*/
 
@@ -49,14 +51,20 @@
 #define AGE_MASK (3u << AGE_SHIFT)
 #define N_CLASSES 21 /* holder arrays of 2 .. 2^21 entries */
 #define ARENA_MAX_OFFSET 0x7FFFFFFEu
-#define COUNT_BITS 6u
-#define COUNT_MAX ((1u << COUNT_BITS) - 1u)
+/* Packed copy counts (30 bits): bits 0..4 say "tier t holds >= 1 copy" (so
+ * the tier set of a holder is one AND), bits 5 + 5t .. 9 + 5t hold that
+ * tier's count - 1. Counts saturate at COUNT_MAX. */
+#define COUNT_BITS 5u
+#define COUNT_FIELD ((1u << COUNT_BITS) - 1u)
+#define COUNT_MAX (COUNT_FIELD + 1u)
+#define PRESENCE_MASK ((1u << KVIDX_TIER_COUNT) - 1u)
 /* Slots the sweeper visits per key written; reclaims cleared pods' holders. */
 #define SWEEP_STEP 4u
 /* Keys ahead of the current one whose slots are prefetched. */
 #define PREFETCH_AHEAD 8u
 /* Lookups prefetch further ahead: they do less work per key than writes. */
 #define LOOKUP_SLOT_AHEAD 12u
+#define HASH_RING 16u
 #define ENGINE_STRIPES 16u
 
 typedef struct {
@@ -66,7 +74,7 @@ typedef struct {
 } slot;
 
 typedef struct {
-  _Alignas(64) pthread_rwlock_t lock;
+  _Alignas(64) kvidx__rwlock lock;
   slot *slots;                   /* guarded by lock */
   _Atomic(slot *) slots_hint;    /* same pointer, for lock-free prefetch */
   _Atomic(size_t) mask_hint;     /* same as mask, for prefetch */
@@ -126,21 +134,22 @@ static inline shard *shard_of(model_table *mt, uint64_t h) {
 }
 
 static inline uint32_t tier_count(uint32_t counts, unsigned tier) {
-  return (counts >> (tier * COUNT_BITS)) & COUNT_MAX;
+  if (!((counts >> tier) & 1u))
+    return 0;
+  return 1u +
+         ((counts >> (KVIDX_TIER_COUNT + tier * COUNT_BITS)) & COUNT_FIELD);
 }
 
 static inline uint32_t tier_set(uint32_t counts, unsigned tier, uint32_t c) {
-  uint32_t shift = tier * COUNT_BITS;
-  return (counts & ~(COUNT_MAX << shift)) | (c << shift);
+  uint32_t shift = KVIDX_TIER_COUNT + tier * COUNT_BITS;
+  counts &= ~((COUNT_FIELD << shift) | (1u << tier));
+  if (c == 0)
+    return counts;
+  return counts | (1u << tier) | ((c - 1u) << shift);
 }
 
-/* Tier bit set of packed counts, branch-free: fold each 6-bit field onto its
- * lowest bit, then gather bits 0, 6, 12, 18, 24 into bits 0..4. */
 static inline uint8_t tier_bits(uint32_t counts) {
-  uint32_t y = counts | counts >> 1 | counts >> 2;
-  y = (y | y >> 3) & 0x01041041u;
-  return (uint8_t)((y & 1u) | (y >> 5 & 2u) | (y >> 10 & 4u) | (y >> 15 & 8u) |
-                   (y >> 20 & 16u));
+  return (uint8_t)(counts & PRESENCE_MASK);
 }
 
 static inline uint64_t holder_pack(uint32_t inc, uint32_t counts) {
@@ -177,12 +186,7 @@ static int shard_alloc_table(shard *sh, size_t cap) {
 
 static int shard_init(mem_index *m, shard *sh) {
   memset(sh, 0, sizeof *sh);
-  pthread_rwlockattr_t attr;
-  pthread_rwlockattr_init(&attr);
-  pthread_rwlockattr_setkind_np(&attr,
-                                PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-  pthread_rwlock_init(&sh->lock, &attr);
-  pthread_rwlockattr_destroy(&attr);
+  kvidx__rw_init(&sh->lock);
   for (unsigned c = 0; c < N_CLASSES; c++)
     sh->free_head[c] = SLOT_EMPTY;
   int rc = shard_alloc_table(sh, INITIAL_SLOTS);
@@ -196,7 +200,7 @@ static int shard_init(mem_index *m, shard *sh) {
 static void shard_destroy(shard *sh) {
   free(sh->slots);
   free(sh->arena);
-  pthread_rwlock_destroy(&sh->lock);
+  kvidx__rw_destroy(&sh->lock);
 }
 
 /* CLOCK ages: the top 2 bits of each slot's b. A lookup hit sets 3, an add
@@ -658,7 +662,7 @@ static model_table *model_get(mem_index *m, uint32_t model, int create) {
       if (rc != 0) {
         /* shard i-1 failed and holds nothing; the others are complete. */
         for (unsigned j = i; j < N_SHARDS; j++)
-          pthread_rwlock_init(&mt->shards[j].lock, NULL);
+          kvidx__rw_init(&mt->shards[j].lock);
         model_table_free(mt);
         mt = NULL;
       } else {
@@ -675,13 +679,14 @@ static model_table *model_get(mem_index *m, uint32_t model, int create) {
 /* Prefetches the slot of key. Reads the shard's table
  * pointers without the lock: they may be stale after a resize, which only
  * makes the prefetch useless (a prefetch never faults). */
-static inline void prefetch_slot(model_table *mt, uint64_t key) {
+static inline uint64_t prefetch_slot(model_table *mt, uint64_t key) {
   uint64_t h = mix64(key);
   shard *sh = shard_of(mt, h);
   slot *slots = atomic_load_explicit(&sh->slots_hint, memory_order_relaxed);
   size_t pos =
       (size_t)h & atomic_load_explicit(&sh->mask_hint, memory_order_relaxed);
   __builtin_prefetch(&slots[pos]);
+  return h;
 }
 
 static void add_delta_apply(mem_index *m, uint32_t inc_id, kvidx_tier tier,
@@ -709,10 +714,10 @@ static int mem_add(kvidx_index *idx, uint32_t model, uint32_t pod,
   size_t done = 0;
   while (rc == 0 && done < n) {
     if (done + PREFETCH_AHEAD < n)
-      prefetch_slot(mt, keys[done + PREFETCH_AHEAD]);
+      (void)prefetch_slot(mt, keys[done + PREFETCH_AHEAD]);
     uint64_t h = mix64(keys[done]);
     shard *sh = shard_of(mt, h);
-    pthread_rwlock_wrlock(&sh->lock);
+    kvidx__rw_wrlock(&sh->lock);
     rc = shard_add(m, sh, keys[done], h, inc, tier, &d);
     shard_sweep(m, sh);
     if (m->opts.max_bytes != 0) {
@@ -721,7 +726,7 @@ static int mem_add(kvidx_index *idx, uint32_t model, uint32_t pod,
              shard_evict_one(m, sh))
         ;
     }
-    pthread_rwlock_unlock(&sh->lock);
+    kvidx__rw_wrunlock(&sh->lock);
     done += rc == 0;
   }
   if (rc == 0 || done > 0)
@@ -746,13 +751,13 @@ static int mem_remove(kvidx_index *idx, uint32_t model, uint32_t pod,
     uint32_t inc = atomic_load_explicit(&ps->inc, memory_order_relaxed);
     for (size_t i = 0; inc != KVIDX__NO_INCARNATION && i < n; i++) {
       if (i + PREFETCH_AHEAD < n)
-        prefetch_slot(mt, keys[i + PREFETCH_AHEAD]);
+        (void)prefetch_slot(mt, keys[i + PREFETCH_AHEAD]);
       uint64_t h = mix64(keys[i]);
       shard *sh = shard_of(mt, h);
-      pthread_rwlock_wrlock(&sh->lock);
+      kvidx__rw_wrlock(&sh->lock);
       removed += (size_t)shard_remove(m, sh, keys[i], h, inc, tier);
       shard_sweep(m, sh);
-      pthread_rwlock_unlock(&sh->lock);
+      kvidx__rw_wrunlock(&sh->lock);
     }
     pthread_mutex_unlock(&ps->lock);
   }
@@ -830,11 +835,10 @@ static int buf_reserve(holder_buf *b, size_t n) {
 
 /* Copies the live, eligible holders of keys[i] into buf. Returns their number,
  * 0 when the key is absent, or a negative error. Takes the read lock. */
-static int lookup_key(mem_index *m, model_table *mt, uint64_t key,
+static int lookup_key(mem_index *m, model_table *mt, uint64_t key, uint64_t h,
                       const pod_filter *f, holder_buf *buf) {
-  uint64_t h = mix64(key);
   shard *sh = shard_of(mt, h);
-  pthread_rwlock_rdlock(&sh->lock);
+  kvidx__rw_rdlock(&sh->lock);
   size_t pos = shard_find(sh, key, h);
   int k = 0;
   if (pos != SIZE_MAX) {
@@ -846,7 +850,7 @@ static int lookup_key(mem_index *m, model_table *mt, uint64_t key,
         (s->a & SLOT_EXT) ? &sh->arena[s->a & ~SLOT_EXT] : &one;
     uint32_t n = (s->a & SLOT_EXT) ? (b & EXT_COUNT_MASK) : 1u;
     if (buf_reserve(buf, n) != 0) {
-      pthread_rwlock_unlock(&sh->lock);
+      kvidx__rw_rdunlock(&sh->lock);
       return KVIDX_ENOMEM;
     }
     for (uint32_t i = 0; i < n; i++) {
@@ -863,7 +867,7 @@ static int lookup_key(mem_index *m, model_table *mt, uint64_t key,
     if (k > 0 && (b >> AGE_SHIFT) < AGE_HIT)
       __atomic_fetch_or(&s->b, AGE_HIT << AGE_SHIFT, __ATOMIC_RELAXED);
   }
-  pthread_rwlock_unlock(&sh->lock);
+  kvidx__rw_rdunlock(&sh->lock);
   return k;
 }
 
@@ -882,12 +886,16 @@ static int mem_lookup(kvidx_index *idx, uint32_t model, const uint64_t *keys,
   buf.cap = sizeof buf.stack / sizeof buf.stack[0];
   int rc = 0;
   size_t i = 0;
+  /* Hashes computed by the prefetch stage, reused LOOKUP_SLOT_AHEAD keys
+   * later (ring of HASH_RING >= LOOKUP_SLOT_AHEAD + 1 entries). */
+  uint64_t ring[HASH_RING];
   for (size_t p = 0; p < LOOKUP_SLOT_AHEAD && p < n; p++)
-    prefetch_slot(mt, keys[p]);
+    ring[p % HASH_RING] = prefetch_slot(mt, keys[p]);
   for (; i < n; i++) {
     if (i + LOOKUP_SLOT_AHEAD < n)
-      prefetch_slot(mt, keys[i + LOOKUP_SLOT_AHEAD]);
-    int k = lookup_key(m, mt, keys[i], &f, &buf);
+      ring[(i + LOOKUP_SLOT_AHEAD) % HASH_RING] =
+          prefetch_slot(mt, keys[i + LOOKUP_SLOT_AHEAD]);
+    int k = lookup_key(m, mt, keys[i], ring[i % HASH_RING], &f, &buf);
     if (k < 0)
       rc = k;
     if (k <= 0 || cb(userdata, i, buf.v, (size_t)k) != 0) {
