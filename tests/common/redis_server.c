@@ -44,6 +44,34 @@ static void sleep_ms(int ms) {
   nanosleep(&ts, NULL);
 }
 
+/*
+ * A free port below the kernel's ephemeral range (32768+ by default), as
+ * tests/server/kvidxd_harness.py does. The kill/restart tests leave a port
+ * without a listener while clients keep connecting to it; in the ephemeral
+ * range such a connect() can be handed the same port as its source and
+ * "succeed" against itself, and any outgoing connection could take the port
+ * before the server binds it again.
+ */
+int kvidx_test_redis_free_port(void) {
+  unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+  for (int attempt = 0; attempt < 1000; attempt++) {
+    int port = 20000 + (int)(rand_r(&seed) % 12000);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+      break;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    if (ok)
+      return port;
+  }
+  return kvidx_test_free_port();
+}
+
 /* 1 when 127.0.0.1:port answers PING with +PONG. */
 static int answers_ping(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -138,7 +166,7 @@ void kvidx_test_redis_start(kvidx_test_redis *r,
   snprintf(r->sock_path, sizeof r->sock_path, "%s/redis.sock", r->dir);
   snprintf(r->unix_url, sizeof r->unix_url, "unix://%s", r->sock_path);
   for (int attempt = 0; attempt < REDIS_START_ATTEMPTS; attempt++) {
-    r->port = r->opts.port > 0 ? r->opts.port : kvidx_test_free_port();
+    r->port = r->opts.port > 0 ? r->opts.port : kvidx_test_redis_free_port();
     snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d", r->port);
     if (spawn_and_wait(r, bin) == 0)
       return;

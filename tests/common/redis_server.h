@@ -49,6 +49,10 @@ void kvidx_test_redis_restart(kvidx_test_redis *r);
 /* SIGTERM, then SIGKILL after 2 s; reaps it. Safe when not running. */
 void kvidx_test_redis_stop(kvidx_test_redis *r);
 
+/* A free 127.0.0.1 port below the ephemeral range (see redis_server.c);
+ * use it for a server that will be started later on a known port. */
+int kvidx_test_redis_free_port(void);
+
 /* Path of the redis-server binary, or NULL when not installed. */
 const char *kvidx_test_redis_binary(void);
 

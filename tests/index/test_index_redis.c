@@ -568,7 +568,7 @@ TEST(script_flush_recovers) {
  * -----------------------------------------------------*/
 
 TEST(down_at_start_then_up) {
-  int port = kvidx_test_free_port();
+  int port = kvidx_test_redis_free_port();
   char url[64];
   snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
   kvidx_index *idx = open_index(url, 0);
