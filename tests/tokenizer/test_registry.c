@@ -433,7 +433,25 @@ TEST(hub_unreachable) {
   kvidx_tokenizer_registry_free(r);
 }
 
+TEST(opts_from_env) {
+  kvidx_tokenizer_registry_opts o;
+  kvidx_tokenizer_registry_opts_init(&o);
+  CHECK_EQ_INT(o.max_loaded, 8);
+  CHECK(o.auto_discovery_dir == NULL && o.hf_endpoint == NULL);
+  setenv("LOCAL_TOKENIZER_DIR", "/models", 1);
+  setenv("HF_ENDPOINT", "http://127.0.0.1:1", 1);
+  setenv("HF_TOKEN", "", 1); /* empty: left alone */
+  kvidx_tokenizer_registry_opts_from_env(&o);
+  CHECK_EQ_STR(o.auto_discovery_dir, "/models");
+  CHECK_EQ_STR(o.hf_endpoint, "http://127.0.0.1:1");
+  CHECK(o.hf_token == NULL);
+  setenv("HF_TOKEN", "tok", 1);
+  kvidx_tokenizer_registry_opts_from_env(&o);
+  CHECK_EQ_STR(o.hf_token, "tok");
+}
+
 TEST_MAIN(TEST_CASE(explicit_map), TEST_CASE(unknown_and_bad_names),
           TEST_CASE(discovery_layouts), TEST_CASE(lru_bound),
           TEST_CASE(held_tokenizer_survives_eviction), TEST_CASE(corrupt_file),
-          TEST_CASE(hub_download), TEST_CASE(hub_unreachable))
+          TEST_CASE(hub_download), TEST_CASE(hub_unreachable),
+          TEST_CASE(opts_from_env))

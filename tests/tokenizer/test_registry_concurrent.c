@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../common/test.h"
 #include "kvidx.h"
@@ -103,4 +104,70 @@ TEST(acquire_release_race) {
   kvidx_tokenizer_registry_free(r);
 }
 
-TEST_MAIN(TEST_CASE(acquire_release_race))
+typedef struct {
+  kvidx_tokenizer_registry *r;
+  pthread_barrier_t *go;
+  const kvidx_tokenizer *got;
+  int rc;
+} same_arg;
+
+static void *acquire_same(void *p) {
+  same_arg *a = p;
+  pthread_barrier_wait(a->go);
+  a->rc = kvidx_tokenizer_registry_acquire(a->r, "org/big", &a->got);
+  return NULL;
+}
+
+/* Threads that ask for the same model at once share one load (the others
+ * wait for it) and get the same tokenizer. The file is a real, large one
+ * (Qwen3's vocabulary, ~100 ms or more to load) when the test cache has it,
+ * so that the waits really happen; else the tiny one. */
+TEST(concurrent_first_use_loads_once) {
+  char dir[1100], src[1200], cmd[3000];
+  kvidx_tokenizer_registry_opts o;
+  kvidx_tokenizer_registry *r = NULL;
+  kvidx_tokenizer_registry_stats st;
+  pthread_barrier_t go;
+  pthread_t th[THREADS];
+  same_arg args[THREADS];
+  snprintf(dir, sizeof(dir), "%s/org", kvidx_test_tmpdir());
+  mkdir(dir, 0755);
+  snprintf(dir, sizeof(dir), "%s/org/big", kvidx_test_tmpdir());
+  snprintf(src, sizeof(src),
+           "%s/tests/tokenizer/data/cache/qwen3/tokenizer.json",
+           KVIDX_SOURCE_DIR);
+  if (access(src, R_OK) == 0) {
+    mkdir(dir, 0755);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s/tokenizer.json'", src, dir);
+    CHECK_EQ_INT(system(cmd), 0);
+  } else {
+    write_tokenizer(dir, 60);
+  }
+  kvidx_tokenizer_registry_opts_init(&o);
+  o.auto_discovery_dir = kvidx_test_tmpdir();
+  o.hf_cache_dir = dir;
+  CHECK_OK(kvidx_tokenizer_registry_new(&o, &r));
+  pthread_barrier_init(&go, NULL, THREADS);
+  for (int i = 0; i < THREADS; i++) {
+    args[i].r = r;
+    args[i].go = &go;
+    args[i].got = NULL;
+    args[i].rc = -1;
+    CHECK_EQ_INT(pthread_create(&th[i], NULL, acquire_same, &args[i]), 0);
+  }
+  for (int i = 0; i < THREADS; i++) {
+    pthread_join(th[i], NULL);
+    CHECK_OK(args[i].rc);
+    CHECK(args[i].got == args[0].got);
+  }
+  kvidx_tokenizer_registry_get_stats(r, &st);
+  CHECK_EQ_INT(st.loads, 1);
+  CHECK_EQ_INT(st.acquires, THREADS);
+  for (int i = 0; i < THREADS; i++)
+    kvidx_tokenizer_registry_release(r, args[i].got);
+  pthread_barrier_destroy(&go);
+  kvidx_tokenizer_registry_free(r);
+}
+
+TEST_MAIN(TEST_CASE(acquire_release_race),
+          TEST_CASE(concurrent_first_use_loads_once))
