@@ -3,7 +3,7 @@
 // reference (HF tokenizers through @anush008/tokenizers) on random text.
 //
 //   scripts/tokenizer-fuzz.js [--build DIR] [--models a,b] [--seed N]
-//       [--cases N] [--max-len N] [--no-shrink] [--quiet]
+//       [--cases N] [--max-len N] [--no-shrink] [--quiet] [--raw-unicode]
 //
 // For each model it generates --cases texts (tokenizer-textgen.js: a seeded
 // mix of English, code, many scripts, emoji, combining marks, digits,
@@ -12,6 +12,9 @@
 // and without special tokens, in one kvidx run per mode, and prints every
 // difference. A differing text is shrunk (greedy deletion of slices while the
 // difference remains) to a short reproducer, printed as a JSON string.
+// --raw-unicode draws instead uniformly from all Unicode scalar values
+// (any plane, assigned or not, no surrogates) mixed with spaces and ASCII:
+// a check of the Unicode tables (categories, White_Space, NFC).
 // Exit status: 0 no difference, 1 differences, 2 usage or setup error.
 //
 // "special" follows the same transformers-v4 rule as the golden files
@@ -29,7 +32,7 @@ const ALL = ['qwen3', 'llama3', 'llama3_1', 'deepseek_v3', 'gptoss', 'gemma3', '
 
 function parseArgs(argv) {
   const a = { build: path.join(root, 'build'), models: ALL, seed: Date.now() % 1e9, cases: 500,
-    maxLen: 300, shrink: true, quiet: false };
+    maxLen: 300, shrink: true, quiet: false, raw: false };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     switch (argv[i]) {
@@ -40,6 +43,7 @@ function parseArgs(argv) {
       case '--max-len': a.maxLen = Number(v); i++; break;
       case '--no-shrink': a.shrink = false; break;
       case '--quiet': a.quiet = true; break;
+      case '--raw-unicode': a.raw = true; break;
       default:
         console.error(`tokenizer-fuzz: unknown argument ${argv[i]}`);
         process.exit(2);
@@ -91,6 +95,20 @@ function kvidxEncode(build, model, texts, special) {
   });
 }
 
+// Uniform scalar values (no surrogates), with some ASCII and spaces so that
+// words form.
+function rawUnicode(rng, n) {
+  let s = '';
+  for (let i = 0; i < n; i++) {
+    const r = rng.next();
+    if (r < 0.15) s += ' ';
+    else if (r < 0.3) s += String.fromCharCode(rng.range(0x21, 0x7e));
+    else if (r < 0.65) s += String.fromCodePoint(rng.range(0x80, 0xffff) & 0xffff || 0x80).replace(/[\ud800-\udfff]/, 'x');
+    else s += String.fromCodePoint(rng.range(0x10000, 0x10ffff));
+  }
+  return s;
+}
+
 const same = (a, b) => Array.isArray(a) && a.length === b.length && a.every((v, i) => v === b[i]);
 
 // Greedy shrink: delete slices (halves down to single code points) while
@@ -122,7 +140,8 @@ async function main() {
     const tok = Tokenizer.fromFile(file);
     const tmpl = configTemplate(tok, model);
     const rng = new Rng(a.seed);
-    const texts = Array.from({ length: a.cases }, () => randomText(rng, rng.range(1, a.maxLen)));
+    const texts = Array.from({ length: a.cases }, () =>
+      (a.raw ? rawUnicode : randomText)(rng, rng.range(1, a.maxLen)));
     for (const special of [true, false]) {
       const mode = special ? 'special' : 'nospecial';
       let got;
