@@ -854,10 +854,10 @@ static int lookup_key(mem_index *m, model_table *mt, uint64_t key, uint64_t h,
       return KVIDX_ENOMEM;
     }
     for (uint32_t i = 0; i < n; i++) {
-      kvidx__incarnation *inc = kvidx__inc_get(&m->reg, holder_inc(hs[i]));
-      if (!kvidx__inc_alive(inc))
+      uint32_t tag = kvidx__inc_tag(&m->reg, holder_inc(hs[i]));
+      if (!(tag & KVIDX__TAG_ALIVE))
         continue;
-      uint32_t pod = atomic_load_explicit(&inc->pod, memory_order_relaxed);
+      uint32_t pod = tag & ~KVIDX__TAG_ALIVE;
       if (!filter_pass(f, pod))
         continue;
       buf->v[k].pod = pod;

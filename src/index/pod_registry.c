@@ -19,10 +19,13 @@ int kvidx__pod_registry_init(kvidx__pod_registry *r, uint32_t max_pods) {
   r->max_pods = max_pods;
   r->inc_chunks =
       calloc(KVIDX__MAX_INCARNATIONS / KVIDX__POD_CHUNK, sizeof *r->inc_chunks);
+  r->tag_chunks =
+      calloc(KVIDX__MAX_INCARNATIONS / KVIDX__POD_CHUNK, sizeof *r->tag_chunks);
   r->pod_chunks =
       calloc(max_pods / KVIDX__POD_CHUNK + 1, sizeof *r->pod_chunks);
-  if (r->inc_chunks == NULL || r->pod_chunks == NULL) {
+  if (r->inc_chunks == NULL || r->tag_chunks == NULL || r->pod_chunks == NULL) {
     free(r->inc_chunks);
+    free(r->tag_chunks);
     free(r->pod_chunks);
     return KVIDX_ENOMEM;
   }
@@ -31,8 +34,10 @@ int kvidx__pod_registry_init(kvidx__pod_registry *r, uint32_t max_pods) {
 }
 
 void kvidx__pod_registry_destroy(kvidx__pod_registry *r) {
-  for (uint32_t c = 0; c < KVIDX__MAX_INCARNATIONS / KVIDX__POD_CHUNK; c++)
+  for (uint32_t c = 0; c < KVIDX__MAX_INCARNATIONS / KVIDX__POD_CHUNK; c++) {
     free(atomic_load(&r->inc_chunks[c]));
+    free((void *)atomic_load(&r->tag_chunks[c]));
+  }
   for (uint32_t c = 0; c <= r->max_pods / KVIDX__POD_CHUNK; c++) {
     kvidx__pod_state *chunk = atomic_load(&r->pod_chunks[c]);
     if (chunk == NULL)
@@ -42,6 +47,7 @@ void kvidx__pod_registry_destroy(kvidx__pod_registry *r) {
     free(chunk);
   }
   free(r->inc_chunks);
+  free(r->tag_chunks);
   free(r->pod_chunks);
   free(r->free_ids);
   pthread_mutex_destroy(&r->lock);
@@ -82,8 +88,13 @@ static int take_id(kvidx__pod_registry *r, uint32_t *id) {
   uint32_t c = r->next_inc / KVIDX__POD_CHUNK;
   if (atomic_load_explicit(&r->inc_chunks[c], memory_order_relaxed) == NULL) {
     kvidx__incarnation *chunk = calloc(KVIDX__POD_CHUNK, sizeof *chunk);
-    if (chunk == NULL)
+    _Atomic uint32_t *tags = calloc(KVIDX__POD_CHUNK, sizeof *tags);
+    if (chunk == NULL || tags == NULL) {
+      free(chunk);
+      free((void *)tags);
       return KVIDX_ENOMEM;
+    }
+    atomic_store_explicit(&r->tag_chunks[c], tags, memory_order_release);
     atomic_store_explicit(&r->inc_chunks[c], chunk, memory_order_release);
   }
   *id = r->next_inc++;
@@ -108,6 +119,10 @@ int kvidx__pod_incarnation(kvidx__pod_registry *r, kvidx__pod_state *ps,
   for (unsigned t = 0; t < KVIDX_TIER_COUNT; t++)
     atomic_store_explicit(&in->blocks[t], 0, memory_order_relaxed);
   atomic_store_explicit(&in->state, 1u, memory_order_release);
+  _Atomic uint32_t *tags = atomic_load_explicit(
+      &r->tag_chunks[id / KVIDX__POD_CHUNK], memory_order_acquire);
+  atomic_store_explicit(&tags[id % KVIDX__POD_CHUNK], pod | KVIDX__TAG_ALIVE,
+                        memory_order_release);
   atomic_store_explicit(&ps->inc, id, memory_order_release);
   *inc = id;
   return 0;
@@ -135,6 +150,10 @@ void kvidx__pod_retire(kvidx__pod_registry *r, kvidx__pod_state *ps) {
   if (id == KVIDX__NO_INCARNATION)
     return;
   atomic_store_explicit(&ps->inc, KVIDX__NO_INCARNATION, memory_order_release);
+  _Atomic uint32_t *tags = atomic_load_explicit(
+      &r->tag_chunks[id / KVIDX__POD_CHUNK], memory_order_acquire);
+  atomic_fetch_and_explicit(&tags[id % KVIDX__POD_CHUNK], ~KVIDX__TAG_ALIVE,
+                            memory_order_release);
   /* Count it as pending before it can be seen dead, so a writer that finds
    * a dead holder always finds the counter non-zero. */
   atomic_fetch_add_explicit(&r->dead_pending, 1, memory_order_acq_rel);

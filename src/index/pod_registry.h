@@ -41,9 +41,15 @@ typedef struct {
   _Atomic uint32_t inc; /* current incarnation or KVIDX__NO_INCARNATION */
 } kvidx__pod_state;
 
+/* Read-mostly tag of an incarnation: public pod id | KVIDX__TAG_ALIVE. Kept
+ * apart from the counters (which writers update on every batch) so lookups
+ * read a dense 4-byte array without false sharing. */
+#define KVIDX__TAG_ALIVE 0x80000000u
+
 typedef struct {
   pthread_mutex_t lock; /* guards allocation and the free stack */
   _Atomic(kvidx__incarnation *) *inc_chunks;
+  _Atomic(_Atomic uint32_t *) *tag_chunks;
   _Atomic(kvidx__pod_state *) *pod_chunks;
   uint32_t max_pods;
   uint32_t next_inc; /* never-used ids start here */
@@ -68,6 +74,14 @@ static inline kvidx__incarnation *kvidx__inc_get(kvidx__pod_registry *r,
   kvidx__incarnation *chunk = atomic_load_explicit(
       &r->inc_chunks[id / KVIDX__POD_CHUNK], memory_order_acquire);
   return &chunk[id % KVIDX__POD_CHUNK];
+}
+
+/* Tag (pod | KVIDX__TAG_ALIVE, or the pod alone once retired) of id. */
+static inline uint32_t kvidx__inc_tag(kvidx__pod_registry *r, uint32_t id) {
+  _Atomic uint32_t *chunk = atomic_load_explicit(
+      &r->tag_chunks[id / KVIDX__POD_CHUNK], memory_order_acquire);
+  return atomic_load_explicit(&chunk[id % KVIDX__POD_CHUNK],
+                              memory_order_acquire);
 }
 
 static inline int kvidx__inc_alive(const kvidx__incarnation *inc) {
