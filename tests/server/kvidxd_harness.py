@@ -208,15 +208,20 @@ class Kvidxd:
 class Publisher:
     """A vLLM-like PUB socket: [topic, seq (8 bytes BE), msgpack EventBatch]."""
 
-    def __init__(self, endpoint, pod, model, ctx=None, wait_subscriber=True):
+    def __init__(self, endpoint, pod, model, ctx=None, wait_subscriber=True,
+                 bind=False, topic=None):
         self.ctx = ctx or zmq.Context.instance()
         # XPUB behaves as vLLM's PUB on the wire, and also reports the
         # subscriber's SUBSCRIBE: waiting for it (instead of sleeping) makes
         # sure no event is dropped by PUB/SUB's slow-joiner effect.
         self.sock = self.ctx.socket(zmq.XPUB)
         self.sock.setsockopt(zmq.LINGER, 1000)
-        self.sock.connect(endpoint)
-        self.topic = ("kv@%s@%s" % (pod, model)).encode()
+        if bind:  # vLLM binding its PUB (connect mode on kvidx's side)
+            self.sock.bind(endpoint)
+        else:
+            self.sock.connect(endpoint)
+        self.topic = (topic if topic is not None else
+                      "kv@%s@%s" % (pod, model)).encode()
         self.seq = 0
         if wait_subscriber:
             self.wait_subscriber()

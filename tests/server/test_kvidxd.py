@@ -157,6 +157,48 @@ def score_prompt_text():
         p.close()
 
 
+@case
+def connect_mode():
+    """vLLM binds its PUB with the default empty topic; kvidxd connects
+    (--zmq-connect) and names the pod and model itself."""
+    from kvidxd_harness import free_port
+    prompt = tokens(48, 6)
+    port = free_port()
+    ep = "tcp://127.0.0.1:%d" % port
+    p = Publisher(ep, None, None, bind=True, topic="", wait_subscriber=False)
+    try:
+        with Kvidxd(zmq_bind=False, args=[
+                "--zmq-connect", "%s,pod=pod-bound,model=%s" % (ep, MODEL)]) as d:
+            p.wait_subscriber()
+            p.store(prompt)
+            status, resp = d.wait_scores(MODEL, prompt, {"pod-bound": 3})
+            check_scores(resp, {"pod-bound": 3}, "connect-mode scores")
+            status, resp = d.request("GET", "/v1/pods")
+            check("pod-bound" in [x["pod"] for x in resp["pods"]],
+                  "pod listed: %r" % resp)
+    finally:
+        p.close()
+
+
+@case
+def tokenizer_auto_discovery():
+    """--tokenizer-dir: org/name/tokenizer.json is found as model org/name."""
+    tok = qwen3_tokenizer()
+    check(tok is not None, "Qwen3 tokenizer unavailable (fetch failed)")
+    import tempfile
+    root = tempfile.mkdtemp(prefix="kvidx-tokdir-")
+    os.makedirs(os.path.join(root, "acme/qwen-test"))
+    os.symlink(tok, os.path.join(root, "acme/qwen-test/tokenizer.json"))
+    with Kvidxd(args=["--tokenizer-dir", root]) as d:
+        status, resp = d.request("POST", "/v1/tokenize",
+                                 {"model": "acme/qwen-test", "prompt": "Hello"})
+        check_eq(status, 200, "discovered model: %r" % (resp,))
+        check(len(resp["token_ids"]) >= 1, "tokens")
+        status, _ = d.request("POST", "/v1/tokenize",
+                              {"model": "acme/other", "prompt": "Hello"})
+        check_eq(status, 404, "undiscovered model")
+
+
 # ---- pods -----------------------------------------------------------------
 
 @case
@@ -344,6 +386,30 @@ def graceful_shutdown():
             log = d.log_text()
             check("shutting down" in log and "stopped" in log,
                   "shutdown logged: %s" % log[-500:])
+    # A request in flight when the signal arrives (headers and half of the
+    # body sent) is finished and answered before kvidxd exits 0.
+    with Kvidxd() as d:
+        body = b'{"model": "m", "token_ids": [' + b"1," * 999 + b"1]}"
+        s = socket.create_connection(("127.0.0.1", d.http_port), timeout=10)
+        s.sendall(b"POST /v1/score HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) +
+                  body[:len(body) // 2])
+        time.sleep(0.3)  # the request has begun (headers parsed)
+        d.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        check(d.proc.poll() is None, "kvidxd waits for the in-flight request")
+        s.sendall(body[len(body) // 2:])
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        check(data.startswith(b"HTTP/1.1 200"), "in-flight answered: %r" %
+              data[:60])
+        check_eq(d.stop(), 0, "exit status after the in-flight request")
 
 
 @case
