@@ -4,6 +4,7 @@
 //
 //   scripts/tokenizer-fuzz.js [--build DIR] [--models a,b] [--seed N]
 //       [--cases N] [--max-len N] [--no-shrink] [--quiet] [--raw-unicode]
+//       [--offsets]
 //
 // For each model it generates --cases texts (tokenizer-textgen.js: a seeded
 // mix of English, code, many scripts, emoji, combining marks, digits,
@@ -15,6 +16,9 @@
 // --raw-unicode draws instead uniformly from all Unicode scalar values
 // (any plane, assigned or not, no surrogates) mixed with spaces and ASCII:
 // a check of the Unicode tables (categories, White_Space, NFC).
+// --offsets also compares the offsets (`kvidx tokenize --offsets`, byte
+// offsets) with the reference's, which are code-point offsets, converted to
+// bytes here.
 // Exit status: 0 no difference, 1 differences, 2 usage or setup error.
 //
 // "special" follows the same transformers-v4 rule as the golden files
@@ -32,7 +36,7 @@ const ALL = ['qwen3', 'llama3', 'llama3_1', 'deepseek_v3', 'gptoss', 'gemma3', '
 
 function parseArgs(argv) {
   const a = { build: path.join(root, 'build'), models: ALL, seed: Date.now() % 1e9, cases: 500,
-    maxLen: 300, shrink: true, quiet: false, raw: false };
+    maxLen: 300, shrink: true, quiet: false, raw: false, offsets: false };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     switch (argv[i]) {
@@ -44,6 +48,7 @@ function parseArgs(argv) {
       case '--no-shrink': a.shrink = false; break;
       case '--quiet': a.quiet = true; break;
       case '--raw-unicode': a.raw = true; break;
+      case '--offsets': a.offsets = true; break;
       default:
         console.error(`tokenizer-fuzz: unknown argument ${argv[i]}`);
         process.exit(2);
@@ -73,17 +78,42 @@ function configTemplate(tok, model) {
     cfg.add_eos_token === true ? [id(cfg.eos_token)] : []];
 }
 
+// Byte offset of every code-point index of text (length: code points + 1).
+function cpToByte(text) {
+  const out = [0];
+  let b = 0;
+  for (const ch of text) {
+    b += Buffer.byteLength(ch, 'utf8');
+    out.push(b);
+  }
+  return out;
+}
+
+// Reference ids, or with OFFSETS a string "ids|offsets" (byte offsets) so
+// that one comparison covers both.
+let OFFSETS = false;
 async function refEncode(tok, tmpl, text, special) {
-  const n = Array.from((await tok.encode(text, null, { addSpecialTokens: false })).getIds());
-  if (!special) return n;
-  if (tmpl) return [...tmpl[0], ...n, ...tmpl[1]];
-  return Array.from((await tok.encode(text, null, { addSpecialTokens: true })).getIds());
+  const en = await tok.encode(text, null, { addSpecialTokens: false });
+  let ids = Array.from(en.getIds());
+  let offs = OFFSETS ? en.getOffsets().map((o) => [o[0], o[1]]) : null;
+  if (special && tmpl) {
+    ids = [...tmpl[0], ...ids, ...tmpl[1]];
+    if (offs) offs = [...tmpl[0].map(() => [0, 0]), ...offs, ...tmpl[1].map(() => [0, 0])];
+  } else if (special) {
+    const es = await tok.encode(text, null, { addSpecialTokens: true });
+    ids = Array.from(es.getIds());
+    if (offs) offs = es.getOffsets().map((o) => [o[0], o[1]]);
+  }
+  if (!OFFSETS) return ids;
+  const map = cpToByte(text);
+  return [...ids, '|', ...offs.map((o) => `${map[o[0]]}-${map[o[1]]}`)];
 }
 
 // kvidx ids for each text (one run), or throws with kvidx's stderr.
 function kvidxEncode(build, model, texts, special) {
   const args = ['tokenize', '--tokenizer', path.join(tdir, 'data', 'cache', model, 'tokenizer.json'), '--jsonl'];
   if (!special) args.push('--no-special');
+  if (OFFSETS) args.push('--offsets');
   const input = texts.map((t) => JSON.stringify({ text: t })).join('\n') + '\n';
   const p = spawnSync(path.join(build, 'kvidx'), args, { input, maxBuffer: 1 << 30 });
   if (p.status !== 0) throw new Error(`kvidx exit ${p.status}: ${String(p.stderr).slice(0, 500)}`);
@@ -91,7 +121,9 @@ function kvidxEncode(build, model, texts, special) {
   if (lines.length !== texts.length) throw new Error(`kvidx printed ${lines.length} lines for ${texts.length}`);
   return lines.map((l) => {
     const o = JSON.parse(l);
-    return o.ids || { error: o.error };
+    if (!o.ids) return { error: o.error };
+    if (!OFFSETS) return o.ids;
+    return [...o.ids, '|', ...(o.offsets || []).map((x) => `${x[0]}-${x[1]}`)];
   });
 }
 
@@ -129,6 +161,7 @@ async function shrink(build, model, tok, tmpl, text, special) {
 
 async function main() {
   const a = parseArgs(process.argv.slice(2));
+  OFFSETS = a.offsets;
   const Tokenizer = reference();
   let total = 0;
   for (const model of a.models) {

@@ -1,9 +1,10 @@
 """test_fuzz_short.py: a short, bounded run of the differential fuzzer
 (scripts/tokenizer-fuzz.js) for every test tokenizer: 60 random texts of up
 to 400 characters, with and without special tokens, kvidx against the
-reference. The seed is fixed so that the suite stays deterministic; longer
-runs with fresh seeds are for development (docs/tokenizer-testing.md).
-Prints PASS/FAIL fuzz/<model>/<mode>.
+reference (ids); then 30 more comparing ids and byte offsets (--offsets).
+The seeds are fixed so that the suite stays deterministic; longer runs with
+fresh seeds are for development (docs/tokenizer-testing.md).
+Prints PASS/FAIL fuzz/<model>/<mode> and fuzz-offsets/<model>/<mode>.
 """
 import os
 import re
@@ -14,6 +15,7 @@ SRC = os.environ.get("KVIDX_SOURCE_DIR",
                      os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 BUILD = os.environ.get("KVIDX_BUILD_DIR", os.path.join(SRC, "build"))
 SEED = "5150"
+SEED_OFFSETS = "5151"
 
 
 def main():
@@ -22,26 +24,34 @@ def main():
     if f.returncode != 0:
         print("FAIL fuzz/fetch: %s" % f.stderr.decode("utf-8", "replace")[-300:])
         return 1
+    status = 0
+    for prefix, extra in (("fuzz", ["--cases", "60", "--seed", SEED]),
+                          ("fuzz-offsets", ["--cases", "30", "--seed", SEED_OFFSETS,
+                                            "--offsets"])):
+        status |= run(prefix, extra)
+    return status
+
+
+def run(prefix, extra):
     p = subprocess.run(["node", os.path.join(SRC, "scripts", "tokenizer-fuzz.js"), "--build", BUILD,
-                        "--cases", "60", "--max-len", "400", "--seed", SEED],
+                        "--max-len", "400"] + extra,
                        capture_output=True, check=False, timeout=600)
     out = p.stdout.decode("utf-8", "replace")
     results = re.findall(r"^(OK|FAIL) (\S+): (.*)$", out, re.M)
     for status, name, msg in results:
         if status == "OK":
-            print("PASS fuzz/%s (%s)" % (name, msg))
+            print("PASS %s/%s (%s)" % (prefix, name, msg))
         else:
             diffs = [l for l in out.splitlines() if l.startswith("DIFF %s " % name)]
-            print("FAIL fuzz/%s: %s; %s" % (name, msg, diffs[0][:600] if diffs else ""))
+            print("FAIL %s/%s: %s; %s" % (prefix, name, msg, diffs[0][:600] if diffs else ""))
     for line in out.splitlines():
         if line.startswith("ERROR"):
-            print("FAIL fuzz/%s" % line[6:])
+            print("FAIL %s/%s" % (prefix, line[6:]))
     if p.returncode == 2 or not results:
-        print("FAIL fuzz/run: exit %d: %s" % (p.returncode,
-                                              p.stderr.decode("utf-8", "replace")[-300:]))
+        print("FAIL %s/run: exit %d: %s" % (prefix, p.returncode,
+                                            p.stderr.decode("utf-8", "replace")[-300:]))
         return 1
     return 0 if p.returncode == 0 else 1
-
 
 if __name__ == "__main__":
     sys.exit(main())
