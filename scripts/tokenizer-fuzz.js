@@ -4,7 +4,7 @@
 //
 //   scripts/tokenizer-fuzz.js [--build DIR] [--models a,b] [--seed N]
 //       [--cases N] [--max-len N] [--no-shrink] [--quiet] [--raw-unicode]
-//       [--offsets]
+//       [--offsets] [--texts FILE.jsonl]
 //
 // For each model it generates --cases texts (tokenizer-textgen.js: a seeded
 // mix of English, code, many scripts, emoji, combining marks, digits,
@@ -16,7 +16,8 @@
 // --raw-unicode draws instead uniformly from all Unicode scalar values
 // (any plane, assigned or not, no surrogates) mixed with spaces and ASCII:
 // a check of the Unicode tables (categories, White_Space, NFC).
-// --offsets also compares the offsets (`kvidx tokenize --offsets`, byte
+// --texts takes the texts from a JSONL file ({"text"} lines) instead of
+// generating them. --offsets also compares the offsets (`kvidx tokenize --offsets`, byte
 // offsets) with the reference's, which are code-point offsets, converted to
 // bytes here.
 // Exit status: 0 no difference, 1 differences, 2 usage or setup error.
@@ -36,7 +37,7 @@ const ALL = ['qwen3', 'llama3', 'llama3_1', 'deepseek_v3', 'gptoss', 'gemma3', '
 
 function parseArgs(argv) {
   const a = { build: path.join(root, 'build'), models: ALL, seed: Date.now() % 1e9, cases: 500,
-    maxLen: 300, shrink: true, quiet: false, raw: false, offsets: false };
+    maxLen: 300, shrink: true, quiet: false, raw: false, offsets: false, texts: null };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     switch (argv[i]) {
@@ -49,6 +50,7 @@ function parseArgs(argv) {
       case '--quiet': a.quiet = true; break;
       case '--raw-unicode': a.raw = true; break;
       case '--offsets': a.offsets = true; break;
+      case '--texts': a.texts = v; i++; break;
       default:
         console.error(`tokenizer-fuzz: unknown argument ${argv[i]}`);
         process.exit(2);
@@ -173,8 +175,9 @@ async function main() {
     const tok = Tokenizer.fromFile(file);
     const tmpl = configTemplate(tok, model);
     const rng = new Rng(a.seed);
-    const texts = Array.from({ length: a.cases }, () =>
-      (a.raw ? rawUnicode : randomText)(rng, rng.range(1, a.maxLen)));
+    const texts = a.texts
+      ? fs.readFileSync(a.texts, 'utf8').split('\n').filter((l) => l).map((l) => JSON.parse(l).text)
+      : Array.from({ length: a.cases }, () => (a.raw ? rawUnicode : randomText)(rng, rng.range(1, a.maxLen)));
     for (const special of [true, false]) {
       const mode = special ? 'special' : 'nospecial';
       let got;
