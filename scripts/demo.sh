@@ -156,10 +156,8 @@ for name, text in prompts.items():
         name, r["tokens"], r["blocks"],
         *("%g" % s.get(p, 0) for p in pods), best))
 print("\n  score = tier-weighted length, in blocks, of the longest prompt "
-      "prefix the pod holds.\n  tokens = tokens scored: once a prompt has been "
-      "seen, the prefix store (llm-d's\n  LRUTokenStore) supplies the tokens "
-      "of its cached 256-character chunks and the\n  uncached tail is not "
-      "tokenized, so the count can be below the full tokenization.")
+      "prefix the pod holds.\n  A prompt seen before reuses its tokens from "
+      "the prefix store; only the new tail is tokenized.")
 PY
 
 say "GET /v1/pods"

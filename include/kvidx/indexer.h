@@ -128,6 +128,7 @@ typedef struct {
   uint64_t tokenize_ns, hash_ns, lookup_ns; /* time spent per stage */
   /* scratch (private) */
   kvidx_encoding enc_;
+  kvidx_encoding tail_;
   uint64_t *keys_;
   size_t keys_cap_;
   uint32_t *pods_;

@@ -257,10 +257,12 @@ kvidx_ingestor *kvidx_indexer_ingestor(kvidx_indexer *ix) {
 void kvidx_score_result_init(kvidx_score_result *r) {
   memset(r, 0, sizeof *r);
   kvidx_encoding_init(&r->enc_);
+  kvidx_encoding_init(&r->tail_);
 }
 
 void kvidx_score_result_free(kvidx_score_result *r) {
   kvidx_encoding_free(&r->enc_);
+  kvidx_encoding_free(&r->tail_);
   free(r->keys_);
   free(r->pods_);
   free(r->pod_scores_);
@@ -471,17 +473,73 @@ int kvidx_indexer_score_tokens(kvidx_indexer *ix,
   return fill_scores(ix, r, n_out);
 }
 
-/* Tokens of text into enc, through the prefix store when there is one. */
+/* Appends tail (offsets shifted by base) to enc, growing enc's arrays. */
+static int append_tokens(kvidx_encoding *enc, const kvidx_encoding *tail,
+                         uint32_t base) {
+  size_t need = enc->n + tail->n;
+  if (need > enc->cap) {
+    uint32_t *ids = realloc(enc->ids, need * sizeof *ids);
+    if (ids == NULL)
+      return KVIDX_ENOMEM;
+    enc->ids = ids;
+    uint32_t *offs = realloc(enc->offsets, 2 * need * sizeof *offs);
+    if (offs == NULL)
+      return KVIDX_ENOMEM;
+    enc->offsets = offs;
+    enc->cap = need;
+  }
+  memcpy(enc->ids + enc->n, tail->ids, tail->n * sizeof *tail->ids);
+  if (enc->want_offsets && tail->offsets != NULL) {
+    for (size_t i = 0; i < 2 * tail->n; i++)
+      enc->offsets[2 * enc->n + i] = tail->offsets[i] + base;
+  }
+  enc->n = need;
+  return 0;
+}
+
+/*
+ * Tokens of a prompt the prefix store covers in part: the stored tokens up
+ * to the start of the last whitespace run in the matched chunks (a
+ * pre-token boundary, where a fresh tokenization restarts identically), then
+ * the rest of the text tokenized (no special tokens: they were added at the
+ * start). So a seen prompt gives the same tokens as a full tokenization,
+ * without redoing the shared prefix — where llm-d would drop the tail.
+ */
+static int complete_from_store(kvidx_indexer *ix, const char *model,
+                               const char *text, size_t len, size_t matched,
+                               kvidx_score_result *r) {
+  if (matched >= len)
+    return 0;
+  const kvidx_tokenizer *tok;
+  int rc = kvidx_tokenizer_registry_acquire(ix->tokenizers, model, &tok);
+  if (rc)
+    return rc;
+  r->tail_.want_offsets = r->enc_.want_offsets;
+  rc = kvidx_tokenizer_encode(tok, text + matched, len - matched, 0, &r->tail_);
+  kvidx_tokenizer_registry_release(ix->tokenizers, tok);
+  if (rc)
+    return rc;
+  COUNT_(tokenized_tokens, r->tail_.n);
+  return append_tokens(&r->enc_, &r->tail_, (uint32_t)matched);
+}
+
+/* Tokens of text into r->enc_, through the prefix store when there is one. */
 static int tokenize_prompt(kvidx_indexer *ix, const char *model,
-                           const char *text, size_t len, kvidx_encoding *enc,
-                           int *ps_hit) {
+                           const char *text, size_t len,
+                           kvidx_score_result *r) {
+  kvidx_encoding *enc = &r->enc_;
   double overlap = 0;
-  *ps_hit = 0;
+  size_t matched = 0;
+  r->prefix_store_hit = 0;
+  enc->want_offsets = ix->prefix_store != NULL;
   if (ix->prefix_store != NULL &&
-      kvidx_prefix_store_find(ix->prefix_store, model, text, len, enc,
-                              &overlap) == 0 &&
-      enc->n > 0 && overlap >= ix->min_overlap) {
-    *ps_hit = 1;
+      kvidx_prefix_store_find_ex(ix->prefix_store, model, text, len, enc,
+                                 &overlap, &matched) == 0 &&
+      enc->n > 0 && overlap >= ix->min_overlap && matched <= len) {
+    int rc = complete_from_store(ix, model, text, len, matched, r);
+    if (rc)
+      return rc;
+    r->prefix_store_hit = 1;
     COUNT_(ps_hits, 1);
     return 0;
   }
@@ -489,7 +547,6 @@ static int tokenize_prompt(kvidx_indexer *ix, const char *model,
   int rc = kvidx_tokenizer_registry_acquire(ix->tokenizers, model, &tok);
   if (rc)
     return rc;
-  enc->want_offsets = ix->prefix_store != NULL;
   rc = kvidx_tokenizer_encode(tok, text, len, 1, enc);
   kvidx_tokenizer_registry_release(ix->tokenizers, tok);
   if (rc)
@@ -511,8 +568,7 @@ int kvidx_indexer_score_prompt(kvidx_indexer *ix,
       (text == NULL && len > 0))
     return KVIDX_EINVAL;
   uint64_t t0 = now_ns();
-  int rc = tokenize_prompt(ix, req->model, text ? text : "", len, &r->enc_,
-                           &r->prefix_store_hit);
+  int rc = tokenize_prompt(ix, req->model, text ? text : "", len, r);
   r->tokenize_ns = now_ns() - t0;
   if (rc)
     return rc;

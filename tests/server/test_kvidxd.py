@@ -158,6 +158,54 @@ def score_prompt_text():
 
 
 @case
+def prefix_store_gives_full_tokenization():
+    """Prompts that share prefixes with earlier ones (prefix-store hits) are
+    scored on exactly the tokens a full tokenization gives."""
+    tok = qwen3_tokenizer()
+    check(tok is not None, "Qwen3 tokenizer unavailable (fetch failed)")
+    model = "Qwen/Qwen3-0.6B"
+    with open("/usr/share/common-licenses/GPL-3", encoding="utf-8") as f:
+        base = f.read()[:6000]
+    texts = [base, base + "\n\nQuestion: is this a summary?",
+             base[:2500] + " but then something else entirely, 12345 times.",
+             base[:2500] + "  \t  double  spaces\nand\r\nnewlines 3.14",
+             base[:4096], base[:4097] + "x", "short prompt, no chunk at all",
+             base.replace("software", "logiciel ✓ 日本語"), base + " " * 300]
+    with Kvidxd(args=["--model-tokenizer", "%s=%s" % (model, tok)]) as d:
+        # Pod i caches the full tokenization of text i, as vLLM would.
+        p = Publisher("tcp://127.0.0.1:%d" % d.zmq_port, "pod-ps", model)
+        ids = []
+        for i, text in enumerate(texts):
+            status, full = d.request("POST", "/v1/tokenize",
+                                     {"model": model, "prompt": text})
+            check_eq(status, 200, "tokenize %d" % i)
+            ids.append(full["token_ids"])
+        for rnd in range(2):
+            for i, text in enumerate(texts):
+                pod = "pod-%d" % i
+                if rnd == 0:
+                    p.topic = ("kv@%s@%s" % (pod, model)).encode()
+                    p.store(ids[i])
+                    d.wait_scores(model, ids[i], {pod: len(ids[i]) // 16},
+                                  pods=[pod])
+                # Block-exact: the pod holds every full block of the prompt
+                # only if the ids scored are the full tokenization's.
+                status, resp = d.score(model, prompt=text, pods=[pod])
+                check_eq(status, 200, "score %d" % i)
+                check_eq(resp["tokens"], len(ids[i]),
+                         "round %d text %d: tokens scored vs full tokenization"
+                         % (rnd, i))
+                want = {pod: len(ids[i]) // 16} if len(ids[i]) >= 16 else {}
+                check_scores(resp, want, "round %d text %d" % (rnd, i))
+        p.close()
+        status, text_m = d.request("GET", "/metrics")
+        hits = [l for l in text_m.splitlines()
+                if l.startswith("kvcache_tokenization_prefix_store_hits_total")]
+        check(hits and float(hits[0].split()[-1]) >= len(texts),
+              "prefix store used: %r" % hits)
+
+
+@case
 def connect_mode():
     """vLLM binds its PUB with the default empty topic; kvidxd connects
     (--zmq-connect) and names the pod and model itself."""
