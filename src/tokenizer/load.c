@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/log.h"
 #include "tokenizer/tokenizer_internal.h"
@@ -114,25 +115,44 @@ typedef struct {
   kvidx__errbuf *err;
   pending_merge batch[MERGE_BATCH];
   size_t n;
+  int64_t id_delta; /* merged id - rank of the last merge */
   char *arena;
   size_t used;
 } merge_ctx;
 
 static int flush_merges(merge_ctx *c) {
   kvidx__model *m = c->m;
-  for (size_t i = 0; i < c->n; i++)
+  /* GPT-2-style files list the vocab in merge order, so the merged token's
+   * id is usually rank + a constant: try that id first (a sequential read of
+   * the pool) and hash only when it misses. */
+  int64_t guess[MERGE_BATCH];
+  for (size_t i = 0; i < c->n; i++) {
+    pending_merge *p = &c->batch[i];
+    size_t gl;
+    const char *g = kvidx__strtab_str(
+        &m->vocab, (uint32_t)(c->rank + i + c->id_delta), &gl);
+    guess[i] =
+        (g && gl == p->len[2] && memcmp(g, c->arena + p->off[2], gl) == 0)
+            ? (int64_t)(c->rank + i + c->id_delta)
+            : -1;
     for (int k = 0; k < 3; k++) {
-      pending_merge *p = &c->batch[i];
+      if (k == 2 && guess[i] >= 0)
+        break;
       p->h[k] = kvidx__strtab_hash(c->arena + p->off[k], p->len[k]);
       kvidx__strtab_prefetch(&m->vocab, p->h[k]);
     }
+  }
   uint32_t ids[MERGE_BATCH][3];
   for (size_t i = 0; i < c->n; i++) {
     const pending_merge *p = &c->batch[i];
     int64_t id[3];
     for (int k = 0; k < 3; k++)
-      id[k] = kvidx__strtab_get_h(&m->vocab, c->arena + p->off[k], p->len[k],
-                                  p->h[k]);
+      id[k] = (k == 2 && guess[i] >= 0)
+                  ? guess[i]
+                  : kvidx__strtab_get_h(&m->vocab, c->arena + p->off[k],
+                                        p->len[k], p->h[k]);
+    if (id[2] >= 0)
+      c->id_delta = id[2] - (int64_t)(c->rank + i);
     if (id[0] < 0 || id[1] < 0 || id[2] < 0) {
       kvidx__errf(c->err,
                   "BPE merge %u (\"%.*s\" \"%.*s\"): token not in the vocab",
@@ -874,7 +894,13 @@ static int read_file(const char *path, char **out, size_t *len,
     kvidx__errf(err, "%s: %s", path, strerror(errno));
     return errno == ENOENT ? KVIDX_ENOTFOUND : KVIDX_EIO;
   }
-  size_t cap = 1 << 20, n = 0;
+  /* Sized from fstat when possible (one read, no regrowth), but read to EOF
+   * whatever the size says (pipes, files that change). */
+  struct stat st;
+  size_t cap = (fstat(fileno(f), &st) == 0 && st.st_size > 0)
+                   ? (size_t)st.st_size + 1
+                   : (size_t)1 << 20;
+  size_t n = 0;
   char *buf = malloc(cap);
   int rc = 0;
   while (buf) {
@@ -886,8 +912,11 @@ static int read_file(const char *path, char **out, size_t *len,
         break;
       }
       char *nb = realloc(buf, cap * 2);
-      if (!nb)
+      if (!nb) {
+        free(buf);
+        buf = NULL;
         break;
+      }
       buf = nb;
       cap *= 2;
     }

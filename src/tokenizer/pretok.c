@@ -217,7 +217,8 @@ int kvidx__pattern_compile(kvidx__pattern *p, const char *literal,
       p->fast = known[i].fast;
   /* Expanded classes first (unless a hand-written matcher takes over); if
    * the pattern then exceeds PCRE2's size limits, PCRE2's own tables. */
-  pthread_once(&uc_ranges_once, build_uc_ranges);
+  if (!p->fast)
+    pthread_once(&uc_ranges_once, build_uc_ranges);
   int ec = 0;
   PCRE2_SIZE eo;
   for (int expand = !p->fast; expand >= 0 && !p->re; expand--) {

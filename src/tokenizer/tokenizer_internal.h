@@ -36,6 +36,9 @@
 #define KVIDX_TOK_CACHE_KEY_MAX 256      /* cached pre-token bytes, at most */
 #define KVIDX_TOK_CACHE_IDS_MAX 128      /* cached ids per pre-token */
 
+/* Zeroed memory for big hash tables (huge pages when >= 2 MB); free(). */
+void *kvidx__table_calloc(size_t n, size_t size);
+
 /* ---- string table: id <-> bytes ---------------------------------------- */
 
 typedef struct {
