@@ -10,6 +10,10 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+# CI builds with -Werror (STYLE.md rule 10); local builds only warn.
+ifeq ($(CI),true)
+CMAKE_FLAGS += -DKVIDX_WERROR=ON
+endif
 
 .PHONY: all build test check check-asan check-tsan bench run demo fuzz format format-check clean deps
 

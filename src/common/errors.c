@@ -32,4 +32,6 @@ const char *kvidx_err_name(int err) {
   }
 }
 
-const char *kvidx_version(void) { return KVIDX_VERSION_STRING; }
+const char *kvidx_version(void) {
+  return KVIDX_VERSION_STRING;
+}

@@ -24,9 +24,11 @@ void kvidx__log(kvidx_log_level level, const char *component, const char *fmt,
     if (kvidx__log_enabled(lvl))                                               \
       kvidx__log(lvl, comp, __VA_ARGS__);                                      \
   } while (0)
-#define kvidx_log_error(comp, ...) KVIDX_LOG_(KVIDX_LOG_ERROR, comp, __VA_ARGS__)
+#define kvidx_log_error(comp, ...)                                             \
+  KVIDX_LOG_(KVIDX_LOG_ERROR, comp, __VA_ARGS__)
 #define kvidx_log_warn(comp, ...) KVIDX_LOG_(KVIDX_LOG_WARN, comp, __VA_ARGS__)
 #define kvidx_log_info(comp, ...) KVIDX_LOG_(KVIDX_LOG_INFO, comp, __VA_ARGS__)
-#define kvidx_log_debug(comp, ...) KVIDX_LOG_(KVIDX_LOG_DEBUG, comp, __VA_ARGS__)
+#define kvidx_log_debug(comp, ...)                                             \
+  KVIDX_LOG_(KVIDX_LOG_DEBUG, comp, __VA_ARGS__)
 
 #endif

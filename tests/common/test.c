@@ -137,7 +137,8 @@ int kvidx_test_main(const char *file, const kvidx_test_case *cases, size_t n,
   current_file = file;
   const char *filter = getenv("KVIDX_TEST_FILTER");
   int nofork = getenv("KVIDX_TEST_NOFORK") != NULL;
-  int timeout_s = getenv("KVIDX_TEST_TIMEOUT") ? atoi(getenv("KVIDX_TEST_TIMEOUT")) : 120;
+  int timeout_s =
+      getenv("KVIDX_TEST_TIMEOUT") ? atoi(getenv("KVIDX_TEST_TIMEOUT")) : 120;
   signal(SIGPIPE, SIG_IGN);
   int failed = 0;
   for (size_t i = 0; i < n; i++) {

@@ -40,12 +40,13 @@ const char *kvidx_test_tmpdir(void);
 int kvidx_test_free_port(void);
 
 #define TEST(name) static void name(void)
-#define TEST_CASE(name) {#name, name}
+#define TEST_CASE(name)                                                        \
+  { #name, name }
 #define TEST_MAIN(...)                                                         \
   int main(int argc, char **argv) {                                            \
     static const kvidx_test_case cases_[] = {__VA_ARGS__};                     \
-    return kvidx_test_main(__FILE__, cases_,                                   \
-                           sizeof cases_ / sizeof cases_[0], argc, argv);     \
+    return kvidx_test_main(__FILE__, cases_, sizeof cases_ / sizeof cases_[0], \
+                           argc, argv);                                        \
   }
 
 #define FAILF(...) kvidx_test_fail(__FILE__, __LINE__, __VA_ARGS__)

@@ -16,8 +16,8 @@ typedef struct {
 void kvidx_cli_register(const kvidx_cli_command *cmd);
 
 #define KVIDX_CLI_COMMAND(ident, cmd_name, cmd_summary, cmd_fn)                \
-  static const kvidx_cli_command ident = {cmd_name, cmd_summary, cmd_fn};     \
-  __attribute__((constructor)) static void ident##_register(void) {           \
+  static const kvidx_cli_command ident = {cmd_name, cmd_summary, cmd_fn};      \
+  __attribute__((constructor)) static void ident##_register(void) {            \
     kvidx_cli_register(&ident);                                                \
   }
 
