@@ -9,6 +9,7 @@
  * request is bigger than any earlier one on the same thread.
  */
 #include "server/request.h"
+#include "common/json_escape.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -134,40 +135,17 @@ static int parse_string(cursor *c, int keep, const char **out,
     char esc = *c->p++;
     char tmp[4];
     size_t m = 1;
-    switch (esc) {
-    case '"':
-      tmp[0] = '"';
-      break;
-    case '\\':
-      tmp[0] = '\\';
-      break;
-    case '/':
-      tmp[0] = '/';
-      break;
-    case 'b':
-      tmp[0] = '\b';
-      break;
-    case 'f':
-      tmp[0] = '\f';
-      break;
-    case 'n':
-      tmp[0] = '\n';
-      break;
-    case 'r':
-      tmp[0] = '\r';
-      break;
-    case 't':
-      tmp[0] = '\t';
-      break;
-    case 'u': {
+    if (esc == 'u') {
       int rc = unicode_escape(c, tmp, &m);
       if (rc)
         return rc;
-      break;
-    }
-    default:
-      c->p--;
-      return fail(c, KVIDX_REQ_BAD_JSON, "bad escape in string");
+    } else {
+      int byte = kvidx__json_simple_escape(esc);
+      if (byte < 0) {
+        c->p--;
+        return fail(c, KVIDX_REQ_BAD_JSON, "bad escape in string");
+      }
+      tmp[0] = (char)byte;
     }
     if (keep)
       memcpy(o + n, tmp, m);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json_escape.h"
 #include "tokenizer/tokenizer_internal.h"
 #include "tokenizer/unicode.h"
 
@@ -108,32 +109,7 @@ static int string(scan *sc, char *buf, size_t cap, size_t *out_len) {
     char e = sc->s[sc->i++];
     uint8_t tmp[4];
     size_t tl = 1;
-    switch (e) {
-    case '"':
-      tmp[0] = '"';
-      break;
-    case '\\':
-      tmp[0] = '\\';
-      break;
-    case '/':
-      tmp[0] = '/';
-      break;
-    case 'b':
-      tmp[0] = '\b';
-      break;
-    case 'f':
-      tmp[0] = '\f';
-      break;
-    case 'n':
-      tmp[0] = '\n';
-      break;
-    case 'r':
-      tmp[0] = '\r';
-      break;
-    case 't':
-      tmp[0] = '\t';
-      break;
-    case 'u': {
+    if (e == 'u') {
       uint32_t cp;
       int rc = hex4(sc, &cp);
       if (rc)
@@ -153,10 +129,11 @@ static int string(scan *sc, char *buf, size_t cap, size_t *out_len) {
         return fail(sc, "lone surrogate in \\u escape");
       }
       tl = kvidx__utf8_encode(cp, tmp);
-      break;
-    }
-    default:
-      return fail(sc, "bad escape");
+    } else {
+      int byte = kvidx__json_simple_escape(e);
+      if (byte < 0)
+        return fail(sc, "bad escape");
+      tmp[0] = (uint8_t)byte;
     }
     if (buf) {
       if (o + tl > cap)
