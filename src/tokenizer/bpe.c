@@ -24,18 +24,26 @@
 #include "tokenizer/tokenizer_internal.h"
 #include "tokenizer/unicode.h"
 
+int kvidx__grow_ids_spans(uint32_t **ids, uint32_t **spans, size_t *cap,
+                          size_t first_cap) {
+  size_t ncap = *cap ? *cap * 2 : first_cap;
+  uint32_t *ni = realloc(*ids, ncap * sizeof *ni);
+  if (!ni)
+    return KVIDX_ENOMEM;
+  *ids = ni;
+  uint32_t *ns = realloc(*spans, ncap * 2 * sizeof *ns);
+  if (!ns)
+    return KVIDX_ENOMEM;
+  *spans = ns;
+  *cap = ncap;
+  return 0;
+}
+
 int kvidx__idbuf_push(kvidx__idbuf *b, uint32_t id, uint32_t s, uint32_t e) {
   if (b->n == b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : 256;
-    uint32_t *ids = realloc(b->ids, cap * sizeof *ids);
-    if (!ids)
-      return KVIDX_ENOMEM;
-    b->ids = ids;
-    uint32_t *sp = realloc(b->spans, cap * 2 * sizeof *sp);
-    if (!sp)
-      return KVIDX_ENOMEM;
-    b->spans = sp;
-    b->cap = cap;
+    int rc = kvidx__grow_ids_spans(&b->ids, &b->spans, &b->cap, 256);
+    if (rc)
+      return rc;
   }
   b->ids[b->n] = id;
   b->spans[2 * b->n] = s;

@@ -110,16 +110,9 @@ static workspace *get_ws(void) {
 
 static int enc_push(kvidx_encoding *enc, uint32_t id, uint32_t s, uint32_t e) {
   if (enc->n == enc->cap) {
-    size_t cap = enc->cap ? enc->cap * 2 : 1024;
-    uint32_t *ids = realloc(enc->ids, cap * sizeof *ids);
-    if (!ids)
-      return KVIDX_ENOMEM;
-    enc->ids = ids;
-    uint32_t *off = realloc(enc->offsets, cap * 2 * sizeof *off);
-    if (!off)
-      return KVIDX_ENOMEM;
-    enc->offsets = off;
-    enc->cap = cap;
+    int rc = kvidx__grow_ids_spans(&enc->ids, &enc->offsets, &enc->cap, 1024);
+    if (rc)
+      return rc;
   }
   enc->ids[enc->n] = id;
   enc->offsets[2 * enc->n] = s;

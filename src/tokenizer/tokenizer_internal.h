@@ -392,6 +392,13 @@ typedef struct {
 
 int kvidx__idbuf_push(kvidx__idbuf *b, uint32_t id, uint32_t s, uint32_t e);
 
+/* Doubles the capacity of a pair of parallel arrays, ids (1 per token) and
+ * spans (2 per token), starting at first_cap; both the model's idbuf and the
+ * public kvidx_encoding grow this way. On failure nothing is lost: the arrays
+ * stay valid at their old capacity. */
+int kvidx__grow_ids_spans(uint32_t **ids, uint32_t **spans, size_t *cap,
+                          size_t first_cap);
+
 /* Per-thread scratch of the BPE merge. */
 typedef struct {
   uint32_t *sym_id;
