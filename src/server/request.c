@@ -12,6 +12,7 @@
 #include "common/json_escape.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -417,6 +418,246 @@ static long parse_ids_two_way(cursor *c) {
 }
 
 /*
+ * The fast paths below are picked once per process (kvidx__request_simd);
+ * tests force each level in turn to check that they agree.
+ */
+static atomic_int simd_level = -1;
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* Bit i of *digits / *commas / *spaces: byte p[i] (of 64) is an ASCII
+ * digit / ',' / ' '. */
+static inline void class_masks64(const char *p, uint64_t *digits,
+                                 uint64_t *commas, uint64_t *spaces) {
+  const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9),
+                comma = _mm_set1_epi8(','), space = _mm_set1_epi8(' ');
+  uint64_t d = 0, c = 0, s = 0;
+  for (int k = 0; k < 4; k++) {
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+    __m128i v = _mm_sub_epi8(x, zero); /* digit: 0..9 unsigned */
+    __m128i isd = _mm_cmpeq_epi8(_mm_min_epu8(v, nine), v);
+    d |= (uint64_t)(uint16_t)_mm_movemask_epi8(isd) << (16 * k);
+    c |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, comma))
+         << (16 * k);
+    s |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, space))
+         << (16 * k);
+  }
+  *digits = d;
+  *commas = c;
+  *spaces = s;
+}
+
+/* An id at s whose digit run ends before stop (slow, exact): 1..10 digits,
+ * no leading zero, <= UINT32_MAX. Returns 0 or -1. */
+static int id_bytewise(const char *s, const char *stop, uint32_t *out) {
+  uint64_t v = 0;
+  const char *p = s;
+  while (p < stop && (unsigned)(unsigned char)*p - '0' <= 9 && p - s < 11)
+    v = v * 10 + (uint64_t)(*p++ - '0');
+  if (p - s > 10 || v > UINT32_MAX || (*s == '0' && p - s > 1))
+    return -1;
+  *out = (uint32_t)v;
+  return 0;
+}
+
+/* Converts the ids starting at the set bits of starts (bit i: blk[i]), one
+ * at a time. Returns how many were written to out, or -1 (a leading zero or
+ * an id the others should report). */
+static long ids_scalar(const char *blk, uint64_t starts, const char *close,
+                       const char *end, uint32_t *out) {
+  long n = 0;
+  uint64_t bad = 0;
+  while (starts) {
+    const char *s = blk + __builtin_ctzll(starts);
+    starts &= starts - 1;
+    uint64_t v;
+    int dl = end - s >= 8 ? swar_digits(s, &v) : 0;
+    if (dl > 0 && dl < 8) {
+      bad |= (uint64_t)(*s == '0' && dl > 1); /* leading zero */
+      out[n++] = (uint32_t)v;
+    } else {
+      uint32_t v32;
+      if (id_bytewise(s, close, &v32))
+        return -1;
+      out[n++] = v32;
+    }
+  }
+  return bad ? -1 : n;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define KVIDX_REQ_AVX512 1
+/*
+ * ids_scalar for 8 ids at a time (AVX-512 F/BW/CD/VL/VBMI): the 8 bytes at
+ * each start are permuted (vpermi2b over the 128 bytes at blk) into one
+ * 64-bit lane; the digit run's length comes from the first non-digit byte
+ * (lzcnt of its isolated bit); the digits are shifted to the top of the
+ * lane and converted with two multiply-adds and one multiply, as
+ * swar_digits does for one lane. Ids of 8 or more digits and leading zeros
+ * return -1 (the other parsers handle and report them). The caller
+ * guarantees 128 readable bytes at blk.
+ */
+__attribute__((
+    target("avx512f,avx512bw,avx512cd,avx512vl,avx512vbmi"))) static long
+ids_avx512(const char *blk, uint64_t starts, uint32_t *out) {
+  const __m512i lo = _mm512_loadu_si512((const void *)blk),
+                hi = _mm512_loadu_si512((const void *)(blk + 64));
+  const __m512i c30 = _mm512_set1_epi8(0x30), c46 = _mm512_set1_epi8(0x46),
+                c80 = _mm512_set1_epi8((char)0x80),
+                zero = _mm512_setzero_si512(), b0 = _mm512_set1_epi64(0xff),
+                w10 = _mm512_set1_epi16(0x010a), /* bytes: x10, x1 */
+      w100 = _mm512_set1_epi32(0x00010064),      /* words: x100, x1 */
+      k10000 = _mm512_set1_epi64(10000), k8 = _mm512_set1_epi64(8),
+                k48 = _mm512_set1_epi64(48), k30 = _mm512_set1_epi64(0x30),
+                /* byte 8i+j: i (which position), and j (offset in it) */
+      lane = _mm512_set_epi64(0x0707070707070707, 0x0606060606060606,
+                              0x0505050505050505, 0x0404040404040404,
+                              0x0303030303030303, 0x0202020202020202,
+                              0x0101010101010101, 0x0000000000000000),
+                off = _mm512_set1_epi64(0x0706050403020100);
+  long n = 0;
+  while (starts) {
+    /* up to 8 start positions, one per byte */
+    uint64_t pk = 0;
+    int k = 0;
+    for (; k < 8 && starts; k++) {
+      pk |= (uint64_t)__builtin_ctzll(starts) << (8 * k);
+      starts &= starts - 1;
+    }
+    __mmask8 m = (__mmask8)((1u << k) - 1);
+    __m512i idx = _mm512_add_epi8(
+        _mm512_permutexvar_epi8(
+            lane, _mm512_castsi128_si512(_mm_cvtsi64_si128((long long)pk))),
+        off);
+    __m512i x =
+        _mm512_maskz_mov_epi64(m, _mm512_permutex2var_epi8(lo, idx, hi));
+    /* high bit of each byte that is not a digit */
+    __m512i nd = _mm512_and_si512(
+        _mm512_or_si512(_mm512_add_epi8(x, c46), _mm512_sub_epi8(x, c30)), c80);
+    __m512i low = _mm512_and_si512(nd, _mm512_sub_epi64(zero, nd));
+    __m512i lz = _mm512_lzcnt_epi64(low); /* 56 - 8 * digits */
+    __mmask8 bad = _mm512_mask_cmpeq_epi64_mask(m, nd, zero); /* 8+ digits */
+    bad |= _mm512_mask_cmpeq_epi64_mask(m, _mm512_and_si512(x, b0), k30) &
+           _mm512_cmplt_epu64_mask(lz, k48); /* '0' and more digits */
+    if (bad)
+      return -1;
+    __m512i d =
+        _mm512_sllv_epi64(_mm512_sub_epi8(x, c30), _mm512_add_epi64(lz, k8));
+    __m512i v = _mm512_madd_epi16(_mm512_maddubs_epi16(d, w10), w100);
+    v = _mm512_add_epi64(_mm512_mul_epu32(v, k10000), _mm512_srli_epi64(v, 32));
+    _mm256_mask_storeu_epi32(out + n, m, _mm512_cvtepi64_epi32(v));
+    n += k;
+  }
+  return n;
+}
+#endif
+
+/*
+ * Fast path for the shape every JSON encoder writes for an id array:
+ * [id,id,...] or [id, id, ...] (one space after each comma, nothing else).
+ * The array body is classified 64 bytes at a time into bit masks of digits,
+ * commas and spaces (SSE2), which validate the whole grammar at once:
+ * only those three classes occur, a comma stands exactly where a digit run
+ * ends, a space only right after a comma, and the body starts and ends with
+ * a digit. Ids are then converted from their start positions (the set bits
+ * of "digit not preceded by a digit"), so no id waits for the previous one
+ * to be found, unlike a byte-by-byte walk; with AVX-512, eight at a time.
+ * Returns the number of ids (the ']' consumed) or -1 to let the other
+ * parsers handle the array (another shape, errors, too many ids).
+ */
+static long parse_ids_masks(cursor *c) {
+  kvidx__request *r = c->r;
+  const char *body = c->p + 1, *end = c->end;
+  const char *close = memchr(body, ']', (size_t)(end - body));
+  if (close == NULL || close - body < 64)
+    return -1;
+  size_t len = (size_t)(close - body);
+  /* An array of n ids takes >= 2n - 1 bytes, and the id buffer is sized
+   * from the body length: checked anyway, as the writes below rely on it. */
+  if (len / 2 + 1 > r->tokens_cap_)
+    return -1;
+  if ((unsigned)(unsigned char)body[0] - '0' > 9 ||
+      (unsigned)(unsigned char)close[-1] - '0' > 9)
+    return -1;
+  uint32_t *out = r->tokens_;
+  size_t n = 0;
+  uint64_t carry_d = 0, carry_c = 0;
+  int level = atomic_load_explicit(&simd_level, memory_order_relaxed);
+  char tail[64];
+  for (size_t off = 0; off < len; off += 64) {
+    const char *blk = body + off;
+    uint64_t in_range = ~0ull;
+    if (len - off < 64) {
+      /* Last piece: classify a padded copy (padding is no class). */
+      memset(tail, 'x', sizeof tail);
+      memcpy(tail, blk, len - off);
+      in_range = (1ull << (len - off)) - 1;
+      blk = tail;
+    }
+    uint64_t d, cm, sp;
+    class_masks64(blk, &d, &cm, &sp);
+    blk = body + off;
+    uint64_t prev_d = d << 1 | carry_d, prev_c = cm << 1 | carry_c;
+    uint64_t starts = d & ~prev_d & in_range;
+    uint64_t ends = ~d & prev_d & in_range;
+    uint64_t bad = ((d | cm | sp) & in_range) ^ in_range; /* other chars */
+    bad |= ends ^ (cm & in_range);  /* a comma exactly after each run */
+    bad |= sp & ~prev_c & in_range; /* a space only after a comma */
+    carry_d = d >> 63;
+    carry_c = cm >> 63;
+    if (bad)
+      return -1;
+    long k;
+#ifdef KVIDX_REQ_AVX512
+    if (level >= 2 && end - blk >= 128)
+      k = ids_avx512(blk, starts, out + n);
+    else
+#endif
+      k = ids_scalar(blk, starts, close, end, out + n);
+    if (k < 0)
+      return -1;
+    n += (size_t)k;
+  }
+  if (n > c->max_tokens)
+    return -1; /* the careful loop reports it */
+  r->n_tokens = n;
+  r->has_token_ids = 1;
+  r->token_ids = r->tokens_;
+  c->p = close + 1;
+  return (long)n;
+}
+#else
+static long parse_ids_masks(cursor *c) {
+  (void)c;
+  return -1; /* no SSE2: the two-way SWAR parser below */
+}
+#endif
+
+int kvidx__request_simd(int level) {
+  int cur = atomic_load_explicit(&simd_level, memory_order_relaxed);
+  if (cur < 0 || level >= 0) {
+    int best = 0;
+#if defined(__SSE2__)
+    best = 1;
+#endif
+#ifdef KVIDX_REQ_AVX512
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512cd") &&
+        __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512vbmi"))
+      best = 2;
+#endif
+    cur = level >= 0 && level < best ? level : best;
+    atomic_store_explicit(&simd_level, cur, memory_order_relaxed);
+  }
+  return cur;
+}
+
+/*
  * The token_ids array: the hot loop of the whole read path (8,192 ids per
  * typical request). Plain decimal integers are handled inline with local
  * cursor variables; anything unusual (a sign, a fraction, an exponent, a
@@ -427,7 +668,9 @@ static int parse_token_ids(cursor *c) {
   kvidx__request *r = c->r;
   if (*c->p != '[')
     return fail(c, KVIDX_REQ_BAD_FIELD, "token_ids: expected an array");
-  if (parse_ids_two_way(c) >= 0)
+  if ((atomic_load_explicit(&simd_level, memory_order_relaxed) >= 1 &&
+       parse_ids_masks(c) >= 0) ||
+      parse_ids_two_way(c) >= 0)
     return 0;
   const char *p = c->p + 1, *end = c->end;
   uint32_t *out = r->tokens_;
@@ -628,6 +871,8 @@ static int reserve(kvidx__request *r, size_t len, size_t max_tokens,
 }
 
 void kvidx__request_init(kvidx__request *r) {
+  if (atomic_load_explicit(&simd_level, memory_order_relaxed) < 0)
+    kvidx__request_simd(-1);
   memset(r, 0, sizeof *r);
 }
 

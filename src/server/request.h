@@ -62,4 +62,13 @@ void kvidx__request_free(kvidx__request *r);
 int kvidx__request_parse(kvidx__request *r, const char *body, size_t len,
                          size_t max_tokens, size_t max_pods);
 
+/*
+ * The token_ids fast path in use: 0 the portable SWAR parser, 1 SSE2 bit
+ * masks with one id converted at a time, 2 the same with AVX-512
+ * conversion of eight ids at a time. The best level the CPU supports is
+ * picked on first use; level >= 0 forces a lower one (tests check that all
+ * levels agree), -1 only reports. Returns the level now in use.
+ */
+int kvidx__request_simd(int level);
+
 #endif

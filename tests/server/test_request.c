@@ -141,10 +141,10 @@ TEST(limits) {
   kvidx__request_free(&R);
 }
 
-/* Random ids of every length and separators of every kind round-trip
- * (exercises both the 8-byte-at-a-time path and the byte loop). */
-TEST(random_ids_round_trip) {
-  static const char *const seps[] = {",", ", ", " ,\n", "\t,\r\n  "};
+/* Random ids of every length and separators of every kind round-trip, with
+ * every fast path the CPU has (kvidx__request_simd levels): mixed
+ * separators take the SWAR walk, "," and ", " alone the bit-mask path. */
+static void round_trip(const char *const *seps, int n_seps, int max_digits) {
   enum { N = 5000 };
   static char body[N * 24 + 64];
   static uint32_t want[N];
@@ -152,24 +152,40 @@ TEST(random_ids_round_trip) {
   size_t n = (size_t)snprintf(body, sizeof body, "{\"token_ids\":[");
   for (int i = 0; i < N; i++) {
     x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    int digits = 1 + (int)(x % 10);
+    int digits = 1 + (int)(x % (uint64_t)max_digits);
     uint64_t v = (x >> 8) % 4294967296ull;
     for (int d = digits; d < 10; d++)
       v /= 10;
     want[i] = (uint32_t)v;
     n += (size_t)snprintf(body + n, sizeof body - n, "%s%u",
-                          i ? seps[(x >> 40) % 4] : "", want[i]);
+                          i ? seps[(x >> 40) % (uint64_t)n_seps] : "", want[i]);
   }
   snprintf(body + n, sizeof body - n, "]}");
-  kvidx__request_init(&R);
-  CHECK_EQ_INT(kvidx__request_parse(&R, body, strlen(body), N, 1),
-               KVIDX_REQ_OK);
-  CHECK_EQ_INT(R.n_tokens, N);
-  for (int i = 0; i < N; i++) {
-    if (R.token_ids[i] != want[i])
-      FAILF("id %d: %u != %u", i, R.token_ids[i], want[i]);
+  int best = kvidx__request_simd(99);
+  for (int level = 0; level <= best; level++) {
+    CHECK_EQ_INT(kvidx__request_simd(level), level);
+    kvidx__request_init(&R);
+    CHECK_EQ_INT(kvidx__request_parse(&R, body, strlen(body), N, 1),
+                 KVIDX_REQ_OK);
+    CHECK_EQ_INT(R.n_tokens, N);
+    for (int i = 0; i < N; i++) {
+      if (R.token_ids[i] != want[i])
+        FAILF("level %d, id %d: %u != %u", level, i, R.token_ids[i], want[i]);
+    }
+    kvidx__request_free(&R);
   }
-  kvidx__request_free(&R);
+  kvidx__request_simd(best);
+}
+
+TEST(random_ids_round_trip) {
+  static const char *const mixed[] = {",", ", ", " ,\n", "\t,\r\n  "};
+  static const char *const comma[] = {","}, *const comma_space[] = {", "};
+  static const char *const both[] = {",", ", "};
+  round_trip(mixed, 4, 10);
+  round_trip(comma, 1, 10);
+  round_trip(comma_space, 1, 10);
+  round_trip(both, 2, 7);  /* every id in the 8-at-a-time conversion */
+  round_trip(comma, 1, 2); /* 1-2 digit ids: many ids per 64 bytes */
 }
 
 /* Long arrays take the two-way fast path; an anomaly anywhere in them must
@@ -191,23 +207,27 @@ TEST(long_arrays_with_anomalies) {
                {" 7 ", KVIDX_REQ_OK}};
   static char body[16384];
   kvidx__request_init(&R);
-  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-    for (int where = 0; where < 400; where += 133) {
-      size_t n = (size_t)snprintf(body, sizeof body, "{\"token_ids\":[");
-      for (int i = 0; i < 400; i++) {
-        const char *item = i == where ? cases[k].bad : "123456";
-        n += (size_t)snprintf(body + n, sizeof body - n, "%s%s", i ? "," : "",
-                              item);
-      }
-      snprintf(body + n, sizeof body - n, "]}");
-      int st = kvidx__request_parse(&R, body, strlen(body), 100000, 1);
-      if (st != cases[k].status)
-        FAILF("'%s' at %d: status %d, want %d (%s)", cases[k].bad, where, st,
-              cases[k].status, R.error);
-      if (st == KVIDX_REQ_OK) {
-        CHECK_EQ_INT(R.n_tokens, 400);
-        CHECK_EQ_U64(R.token_ids[where], strtoul(cases[k].bad, NULL, 10));
-        CHECK_EQ_U64(R.token_ids[where ? 0 : 1], 123456);
+  int best = kvidx__request_simd(99);
+  for (int level = 0; level <= best; level++) {
+    kvidx__request_simd(level);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+      for (int where = 0; where < 400; where += 133) {
+        size_t n = (size_t)snprintf(body, sizeof body, "{\"token_ids\":[");
+        for (int i = 0; i < 400; i++) {
+          const char *item = i == where ? cases[k].bad : "123456";
+          n += (size_t)snprintf(body + n, sizeof body - n, "%s%s", i ? "," : "",
+                                item);
+        }
+        snprintf(body + n, sizeof body - n, "]}");
+        int st = kvidx__request_parse(&R, body, strlen(body), 100000, 1);
+        if (st != cases[k].status)
+          FAILF("level %d, '%s' at %d: status %d, want %d (%s)", level,
+                cases[k].bad, where, st, cases[k].status, R.error);
+        if (st == KVIDX_REQ_OK) {
+          CHECK_EQ_INT(R.n_tokens, 400);
+          CHECK_EQ_U64(R.token_ids[where], strtoul(cases[k].bad, NULL, 10));
+          CHECK_EQ_U64(R.token_ids[where ? 0 : 1], 123456);
+        }
       }
     }
   }
