@@ -76,6 +76,12 @@ static inline uint8_t *put_token(uint8_t *d, uint32_t v) {
   return d + len[cls];
 }
 
+uint8_t *kvidx__cbor_tokens_scalar(uint8_t *d, const uint32_t *tok, size_t n) {
+  for (const uint32_t *end = tok + n; tok < end; tok++)
+    d = put_token(d, *tok);
+  return d;
+}
+
 static uint8_t *put_int64(uint8_t *d, int64_t v) {
   if (v >= 0)
     return put_head(d, MAJOR_UINT, (uint64_t)v);
@@ -91,13 +97,13 @@ static uint8_t *put_string(kvidx__emitter *e, uint8_t *p, unsigned major,
 
 static uint8_t *put_tokens(kvidx__emitter *e, uint8_t *p, const uint32_t *tok,
                            size_t n) {
+  kvidx__token_encoder put_uints = kvidx__token_encoder_for(0);
   p = kvidx__emit_ensure(e, p, CBOR_MAX_HEAD_LEN);
   p = put_head(p, MAJOR_ARRAY, n);
   for (size_t i = 0; i < n;) {
     size_t run = n - i < CBOR_TOKEN_RUN ? n - i : CBOR_TOKEN_RUN;
     p = kvidx__emit_ensure(e, p, run * CBOR_MAX_TOKEN_LEN);
-    for (const uint32_t *t = tok + i, *end = tok + i + run; t < end; t++)
-      p = put_token(p, *t);
+    p = put_uints(p, tok + i, run);
     i += run;
   }
   return p;

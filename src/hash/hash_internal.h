@@ -35,6 +35,16 @@
  * block whose pickle would need it (> ~9000 tokens, see docs/hashing.md). */
 #define KVIDX_HASH_PICKLE_MAX_FRAME 65535u
 
+/* The AVX-512 token encoders (tokens_avx512.c) are built where the compiler
+ * supports per-function targets on x86-64; tokens.c checks the CPU. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define KVIDX_HASH_HAVE_AVX512 1
+#endif
+
+/* Bytes a token encoder may store past the start of its last token (the
+ * AVX-512 encoder writes 64-byte vectors). */
+#define KVIDX_HASH_TOKEN_SLACK 64
+
 /* ---- emitter ------------------------------------------------------------ */
 
 typedef enum {
@@ -52,7 +62,9 @@ typedef struct {
     SHA256_CTX sha;
     XXH3_state_t xxh;
   } st;
-  uint8_t buf[KVIDX_HASH_EMIT_BUF + 16]; /* +16: slack for 8-byte stores */
+  /* + slack: token encoders store past their last byte (up to
+   * KVIDX_HASH_TOKEN_SLACK bytes from where a token starts). */
+  uint8_t buf[KVIDX_HASH_EMIT_BUF + KVIDX_HASH_TOKEN_SLACK];
 } kvidx__emitter;
 
 void kvidx__emit_init(kvidx__emitter *e, kvidx_hash_algo algo,
@@ -65,7 +77,8 @@ void kvidx__emit_final(kvidx__emitter *e, kvidx_digest *out);
  * not e->len, so that byte stores, which may alias anything, do not force a
  * reload per byte). Before each piece of at most KVIDX_HASH_EMIT_BUF bytes
  * they call kvidx__emit_ensure(), and kvidx__emit_end() when done. Every
- * write may store up to 8 bytes past its piece (the buffer has slack).
+ * write may store up to KVIDX_HASH_TOKEN_SLACK bytes past its piece (the
+ * buffer has slack).
  */
 static inline uint8_t *kvidx__emit_begin(kvidx__emitter *e) {
   return e->buf + e->len;
@@ -126,5 +139,49 @@ void kvidx__cbor_tuple(kvidx__emitter *e, const kvidx__block_tuple *t);
 /* Serializes a lone str (the NONE_HASH seed). */
 void kvidx__pickle_str_object(kvidx__emitter *e, const char *s, size_t len);
 void kvidx__cbor_str_object(kvidx__emitter *e, const char *s, size_t len);
+
+/* ---- token encoders (tokens.c, tokens_avx512.c) -------------------------- */
+
+/*
+ * Write n token ids as consecutive pickle ints (BININT1 / BININT2 / BININT /
+ * LONG1) or CBOR uints at d and return the end. They may store up to
+ * KVIDX_HASH_TOKEN_SLACK bytes past the start of the last token, so d needs
+ * 7 * n + KVIDX_HASH_TOKEN_SLACK writable bytes. kvidx__pickle_tokens and
+ * kvidx__cbor_tokens pick the AVX-512 version when the CPU has it (and SIMD
+ * is not switched off), else the portable one; all give the same bytes.
+ */
+typedef uint8_t *(*kvidx__token_encoder)(uint8_t *d, const uint32_t *tok,
+                                         size_t n);
+uint8_t *kvidx__pickle_tokens_scalar(uint8_t *d, const uint32_t *tok, size_t n);
+uint8_t *kvidx__cbor_tokens_scalar(uint8_t *d, const uint32_t *tok, size_t n);
+uint8_t *kvidx__pickle_tokens_avx512(uint8_t *d, const uint32_t *tok, size_t n);
+uint8_t *kvidx__cbor_tokens_avx512(uint8_t *d, const uint32_t *tok, size_t n);
+/* 1 if this build has the AVX-512 encoders and this CPU can run them. */
+int kvidx__hash_avx512_usable(void);
+/* The encoder of the format (pickle if pickle != 0) that calls will use. */
+kvidx__token_encoder kvidx__token_encoder_for(int pickle);
+/* Turns the SIMD encoders on (1, if usable) or off (0) for the whole
+ * process; returns the previous setting. The environment variable
+ * KVIDX_HASH_NO_SIMD=1 turns them off at start. For tests and benchmarks:
+ * both paths must give the same bytes. */
+int kvidx__hash_set_simd(int on);
+
+/* ---- chain.c ------------------------------------------------------------- */
+
+/* Longest block the plain-chain fast path takes (its buffers live on the
+ * stack); longer blocks use the general emitter path. */
+#define KVIDX_HASH_CHAIN_MAX_TOKENS 256
+
+/*
+ * Hashes n_blocks consecutive blocks of bs tokens (bs <=
+ * KVIDX_HASH_CHAIN_MAX_TOKENS) that have no extra keys (None), starting from
+ * parent (1..KVIDX_DIGEST_MAX bytes). Writes out_digests[i] and/or
+ * out_keys[i] (either may be NULL). Hashes the same bytes as
+ * kvidx__pickle_tuple / kvidx__cbor_tuple.
+ */
+void kvidx__hash_chain_plain(kvidx_hash_algo algo, const uint8_t *parent,
+                             size_t parent_len, const uint32_t *tokens,
+                             size_t bs, size_t n_blocks,
+                             kvidx_digest *out_digests, uint64_t *out_keys);
 
 #endif

@@ -52,9 +52,15 @@ uint64_t kvidx_digest_low64(const kvidx_digest *d) {
   if (d == NULL)
     return 0;
   size_t n = d->len < KVIDX_DIGEST_MAX ? d->len : KVIDX_DIGEST_MAX;
-  size_t start = n > 8 ? n - 8 : 0;
   uint64_t v = 0;
-  for (size_t i = start; i < n; i++)
+  if (n >= 8) { /* every digest kvidx makes: one load */
+    memcpy(&v, d->bytes + n - 8, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+  }
+  for (size_t i = 0; i < n; i++)
     v = (v << 8) | d->bytes[i];
   return v;
 }
@@ -365,11 +371,22 @@ int kvidx_hash_blocks(const kvidx_hasher *h, const kvidx_digest *parent,
 
   /* vLLM: `if not parent_block_hash: parent_block_hash = NONE_HASH`, so an
    * empty parent is the root too. */
-  kvidx_digest prev = (parent && parent->len > 0) ? *parent : h->root;
+  const kvidx_digest *prev = (parent && parent->len > 0) ? parent : &h->root;
+  /* Blocks without extra keys take the fixed-layout path of chain.c. */
+  int plain = c.lora == NULL && c.n_mm == 0 &&
+              h->block_size <= KVIDX_HASH_CHAIN_MAX_TOKENS;
   kvidx__extra_key keys[KVIDX_HASH_MAX_MM_PER_BLOCK + 2];
+  kvidx_digest scratch[2];
   size_t mm_idx = 0;
   for (size_t i = 0; i < n_blocks; i++) {
     uint64_t start = (uint64_t)first_token + (uint64_t)i * h->block_size;
+    if (plain && !(c.salt && start == 0)) {
+      kvidx__hash_chain_plain(
+          h->algo, prev->bytes, prev->len, tokens + i * h->block_size,
+          h->block_size, n_blocks - i, out_digests ? out_digests + i : NULL,
+          out_keys ? out_keys + i : NULL);
+      break;
+    }
     size_t n_keys = 0;
     if (c.lora)
       keys[n_keys++] = (kvidx__extra_key){c.lora, c.lora_len, 0, 0};
@@ -379,15 +396,16 @@ int kvidx_hash_blocks(const kvidx_hasher *h, const kvidx_digest *parent,
       return rc;
     if (c.salt && start == 0)
       keys[n_keys++] = (kvidx__extra_key){c.salt, c.salt_len, 0, 0};
-    kvidx__block_tuple t = {prev.bytes,    prev.len, tokens + i * h->block_size,
-                            h->block_size, keys,     n_keys};
-    kvidx_digest d;
-    if ((rc = hash_one(h->algo, &t, &d)) != 0)
+    kvidx__block_tuple t = {
+        prev->bytes,   prev->len, tokens + i * h->block_size,
+        h->block_size, keys,      n_keys};
+    /* The encoders copy the parent before the digest is written, so d may
+     * be where prev lives (a caller continuing a chain in place). */
+    kvidx_digest *d = out_digests ? &out_digests[i] : &scratch[i & 1];
+    if ((rc = hash_one(h->algo, &t, d)) != 0)
       return rc;
-    if (out_digests)
-      out_digests[i] = d;
     if (out_keys)
-      out_keys[i] = kvidx_digest_low64(&d);
+      out_keys[i] = kvidx_digest_low64(d);
     prev = d;
   }
   return (int)n_blocks;

@@ -106,6 +106,13 @@ static inline uint8_t *put_token(uint8_t *d, uint32_t v) {
   return put_token_small(d, v);
 }
 
+uint8_t *kvidx__pickle_tokens_scalar(uint8_t *d, const uint32_t *tok,
+                                     size_t n) {
+  for (const uint32_t *end = tok + n; tok < end; tok++)
+    d = put_token(d, *tok);
+  return d;
+}
+
 /* Any signed 64-bit int (mm offsets relative to the block start). */
 static uint8_t *put_int64(uint8_t *d, int64_t v) {
   if (v >= 0 && v <= 0xff) {
@@ -213,14 +220,14 @@ static uint8_t *put_parent(pickler *pk, uint8_t *p, const uint8_t *b,
 
 static uint8_t *put_tokens(pickler *pk, uint8_t *p, const uint32_t *tok,
                            size_t n) {
+  kvidx__token_encoder put_ints = kvidx__token_encoder_for(1);
   p = kvidx__emit_ensure(pk->e, p, PICKLE_MAX_OP_LEN);
   if (n > 3)
     *p++ = OP_MARK;
   for (size_t i = 0; i < n;) {
     size_t run = n - i < PICKLE_TOKEN_RUN ? n - i : PICKLE_TOKEN_RUN;
     p = kvidx__emit_ensure(pk->e, p, run * PICKLE_MAX_TOKEN_LEN);
-    for (const uint32_t *t = tok + i, *end = tok + i + run; t < end; t++)
-      p = put_token(p, *t);
+    p = put_ints(p, tok + i, run);
     i += run;
   }
   p = kvidx__emit_ensure(pk->e, p, PICKLE_MAX_OP_LEN);

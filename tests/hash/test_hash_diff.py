@@ -12,7 +12,9 @@ Thousands of random prompts over random seeds (empty, unicode, unset), LoRA
 names, cache salts, multimodal items, block sizes (1 .. 3000, so both the
 one-shot and the streamed encoder paths), chain continuations, and token ids
 at every encoding boundary (255/256, 65535/65536, 2^31-1/2^31, 2^32-1) are
-hashed in bulk: one `kvidx hash --batch` process per option set.
+hashed in bulk: one `kvidx hash --batch` process per option set, run twice:
+with the default token encoder (AVX-512 where the CPU has it) and with
+KVIDX_HASH_NO_SIMD=1 (the portable one).
 
 Needs Debian's python3 with python3-cbor2 and python3-xxhash. Prints
 PASS/FAIL lines for tests/run.sh. KVIDX_HASH_DIFF_SEED picks the random seed
@@ -192,6 +194,9 @@ def expected_line(case, tokens):
     return " ".join(str(int.from_bytes(b[-8:], "big")) for b in blocks)
 
 
+NO_SIMD_ENV = dict(os.environ, KVIDX_HASH_NO_SIMD="1")
+
+
 def main():
     build = os.environ.get("KVIDX_BUILD_DIR", "build")
     kvidx = os.path.join(build, "kvidx")
@@ -208,15 +213,21 @@ def main():
                 rng.choice([" ", ",", ", "]).join(map(str, p))
                 for p in prompts) + "\n"
             args = cli_args(case)
-            r = subprocess.run([kvidx, "hash"] + args, input=stdin.encode(),
-                               capture_output=True, timeout=60)
-            got = r.stdout.decode().split("\n")[:-1]
             want = [expected_line(case, p) for p in prompts]
             n_prompts += len(prompts)
             n_blocks += sum(len(p) // case["bs"] for p in prompts)
-            if r.returncode != 0 or got != want:
-                bad = (args, r.returncode, r.stderr.decode()[:300], prompts,
-                       got, want)
+            # Both token encoders: the default (AVX-512 where the CPU has
+            # it) and the portable one.
+            for env in (None, NO_SIMD_ENV):
+                r = subprocess.run([kvidx, "hash"] + args, input=stdin.encode(),
+                                   capture_output=True, timeout=60, env=env)
+                got = r.stdout.decode().split("\n")[:-1]
+                if r.returncode != 0 or got != want:
+                    label = "KVIDX_HASH_NO_SIMD=1 " if env else ""
+                    bad = (args, r.returncode,
+                           label + r.stderr.decode()[:300], prompts, got, want)
+                    break
+            if bad is not None:
                 break
         if bad is None:
             print("PASS test_hash_diff/%s: %d prompts, %d blocks"
