@@ -32,6 +32,7 @@
 #include "index/index_impl.h"
 #include "index/pod_registry.h"
 #include "index/rwlock.h"
+#include "index/table_alloc.h"
 
 /* ---- constants -----------------------------------------------------------*/
 
@@ -109,6 +110,7 @@ typedef struct {
   kvidx_index base; /* must stay first */
   kvidx_index_opts opts;
   kvidx__pod_registry reg;
+  kvidx__table_pool tables; /* slot arrays, on huge pages */
   pthread_mutex_t model_lock;
   _Atomic(model_table *) models[KVIDX_INDEX_MAX_MODELS];
   _Atomic int64_t keys;
@@ -172,8 +174,8 @@ static size_t table_bytes(size_t cap) {
   return cap * sizeof(slot);
 }
 
-static int shard_alloc_table(shard *sh, size_t cap) {
-  slot *slots = malloc(cap * sizeof(slot));
+static int shard_alloc_table(mem_index *m, shard *sh, size_t cap) {
+  slot *slots = kvidx__table_alloc(&m->tables, table_bytes(cap));
   if (slots == NULL)
     return KVIDX_ENOMEM;
   memset(slots, 0xFF, cap * sizeof(slot)); /* a == SLOT_EMPTY */
@@ -189,7 +191,7 @@ static int shard_init(mem_index *m, shard *sh) {
   kvidx__rw_init(&sh->lock);
   for (unsigned c = 0; c < N_CLASSES; c++)
     sh->free_head[c] = SLOT_EMPTY;
-  int rc = shard_alloc_table(sh, INITIAL_SLOTS);
+  int rc = shard_alloc_table(m, sh, INITIAL_SLOTS);
   if (rc == 0) {
     atomic_fetch_add(&m->bytes, (int64_t)table_bytes(INITIAL_SLOTS));
     atomic_fetch_add(&m->live_bytes, (int64_t)table_bytes(INITIAL_SLOTS));
@@ -197,8 +199,8 @@ static int shard_init(mem_index *m, shard *sh) {
   return rc;
 }
 
-static void shard_destroy(shard *sh) {
-  free(sh->slots);
+static void shard_destroy(mem_index *m, shard *sh) {
+  kvidx__table_free(&m->tables, sh->slots, table_bytes(sh->mask + 1));
   free(sh->arena);
   kvidx__rw_destroy(&sh->lock);
 }
@@ -268,7 +270,7 @@ static void slot_delete(mem_index *m, shard *sh, size_t pos) {
 static int shard_grow(mem_index *m, shard *sh) {
   size_t old_cap = sh->mask + 1, cap = old_cap * 2;
   slot *old = sh->slots;
-  if (shard_alloc_table(sh, cap) != 0) {
+  if (shard_alloc_table(m, sh, cap) != 0) {
     sh->slots = old;
     sh->mask = old_cap - 1;
     return KVIDX_ENOMEM;
@@ -281,7 +283,7 @@ static int shard_grow(mem_index *m, shard *sh) {
       j = (j + 1) & sh->mask;
     sh->slots[j] = old[i];
   }
-  free(old);
+  kvidx__table_free(&m->tables, old, table_bytes(old_cap));
   int64_t delta = (int64_t)(table_bytes(cap) - table_bytes(old_cap));
   atomic_fetch_add_explicit(&m->bytes, delta, memory_order_relaxed);
   atomic_fetch_add_explicit(&m->live_bytes, delta, memory_order_relaxed);
@@ -631,9 +633,9 @@ static int shard_remove(mem_index *m, shard *sh, uint64_t key, uint64_t h,
 
 /* ---- model tables --------------------------------------------------------*/
 
-static void model_table_free(model_table *mt) {
+static void model_table_free(mem_index *m, model_table *mt) {
   for (unsigned i = 0; i < N_SHARDS; i++)
-    shard_destroy(&mt->shards[i]);
+    shard_destroy(m, &mt->shards[i]);
   for (unsigned i = 0; i < ENGINE_STRIPES; i++) {
     free(mt->engine[i].slots);
     free(mt->engine[i].used);
@@ -663,7 +665,7 @@ static model_table *model_get(mem_index *m, uint32_t model, int create) {
         /* shard i-1 failed and holds nothing; the others are complete. */
         for (unsigned j = i; j < N_SHARDS; j++)
           kvidx__rw_init(&mt->shards[j].lock);
-        model_table_free(mt);
+        model_table_free(m, mt);
         mt = NULL;
       } else {
         atomic_store_explicit(&m->models[model], mt, memory_order_release);
@@ -1105,8 +1107,9 @@ static void mem_free(kvidx_index *idx) {
   for (uint32_t i = 0; i < KVIDX_INDEX_MAX_MODELS; i++) {
     model_table *mt = atomic_load(&m->models[i]);
     if (mt != NULL)
-      model_table_free(mt);
+      model_table_free(m, mt);
   }
+  kvidx__table_pool_destroy(&m->tables);
   kvidx__pod_registry_destroy(&m->reg);
   pthread_mutex_destroy(&m->model_lock);
   kvidx__index_base_destroy(idx);
@@ -1149,6 +1152,7 @@ int kvidx_index_new_memory(const kvidx_index_opts *opts, kvidx_index **out) {
     return rc;
   }
   pthread_mutex_init(&m->model_lock, NULL);
+  kvidx__table_pool_init(&m->tables);
   *out = &m->base;
   return 0;
 }
