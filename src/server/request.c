@@ -490,47 +490,92 @@ static long ids_scalar(const char *blk, uint64_t starts, const char *close,
 #include <immintrin.h>
 #define KVIDX_REQ_AVX512 1
 /*
- * ids_scalar for 8 ids at a time (AVX-512 F/BW/CD/VL/VBMI): the 8 bytes at
- * each start are permuted (vpermi2b over the 128 bytes at blk) into one
- * 64-bit lane; the digit run's length comes from the first non-digit byte
- * (lzcnt of its isolated bit); the digits are shifted to the top of the
- * lane and converted with two multiply-adds and one multiply, as
- * swar_digits does for one lane. Ids of 8 or more digits and leading zeros
- * return -1 (the other parsers handle and report them). The caller
- * guarantees 128 readable bytes at blk.
+ * The whole id array with AVX-512 (F, BW, CD, VL, VBMI), branch-free but
+ * for the rare failures. Pass 1 classifies each 64-byte block with three
+ * compares, validates it as parse_ids_masks does, and appends the block's
+ * id start offsets to pos (vpcompressd, 16 at a time: pos needs 16 entries
+ * of slack). Pass 2 converts eight ids at a time: the 8 bytes at each start
+ * are permuted (vpermi2b) out of a 128-byte window that begins at the
+ * group's first id; each lane's digit count comes from its first non-digit
+ * byte (lzcnt of that byte's isolated high bit); the digits are shifted to
+ * the top of the lane and converted with two multiply-adds and a multiply,
+ * as swar_digits does for one id. Returns the number of ids, or -1 for the
+ * other parsers to handle (another shape, 8+ digit ids, leading zeros).
+ * Masked loads never touch a byte at or past end.
  */
 __attribute__((
-    target("avx512f,avx512bw,avx512cd,avx512vl,avx512vbmi"))) static long
-ids_avx512(const char *blk, uint64_t starts, uint32_t *out) {
-  const __m512i lo = _mm512_loadu_si512((const void *)blk),
-                hi = _mm512_loadu_si512((const void *)(blk + 64));
-  const __m512i c30 = _mm512_set1_epi8(0x30), c46 = _mm512_set1_epi8(0x46),
+    target("avx512f,avx512bw,avx512cd,avx512vl,avx512vbmi,popcnt"))) static long
+ids_array_avx512(const char *body, size_t len, const char *end, uint32_t *pos,
+                 uint32_t *out) {
+  const __m512i c30 = _mm512_set1_epi8(0x30), c10 = _mm512_set1_epi8(10),
+                comma = _mm512_set1_epi8(','), space = _mm512_set1_epi8(' '),
+                iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5,
+                                        4, 3, 2, 1, 0);
+  uint64_t carry_d = 0, bad = 0;
+  size_t n = 0;
+  for (size_t off = 0; off < len; off += 64) {
+    uint64_t in_range = len - off >= 64 ? ~0ull : (1ull << (len - off)) - 1;
+    __m512i x = _mm512_maskz_loadu_epi8(in_range, body + off);
+    uint64_t d = _mm512_cmplt_epu8_mask(_mm512_sub_epi8(x, c30), c10);
+    uint64_t cm = _mm512_cmpeq_epi8_mask(x, comma);
+    uint64_t sp = _mm512_cmpeq_epi8_mask(x, space);
+    uint64_t prev_d = d << 1 | carry_d;
+    uint64_t starts = d & ~prev_d & in_range;
+    bad |= ((d | cm | sp) & in_range) ^ in_range;      /* other chars */
+    bad |= (~d & prev_d & in_range) ^ (cm & in_range); /* comma = run end */
+    carry_d = d >> 63;
+    __m512i at = _mm512_add_epi32(iota, _mm512_set1_epi32((int)off));
+    for (int j = 0; j < 4; j++) {
+      __mmask16 mj = (__mmask16)(starts >> (16 * j));
+      _mm512_storeu_si512(
+          (void *)(pos + n),
+          _mm512_maskz_compress_epi32(
+              mj, _mm512_add_epi32(at, _mm512_set1_epi32(16 * j))));
+      n += (size_t)__builtin_popcount(mj);
+    }
+  }
+  if (bad)
+    return -1;
+
+  const __m512i c46 = _mm512_set1_epi8(0x46),
                 c80 = _mm512_set1_epi8((char)0x80),
                 zero = _mm512_setzero_si512(), b0 = _mm512_set1_epi64(0xff),
                 w10 = _mm512_set1_epi16(0x010a), /* bytes: x10, x1 */
       w100 = _mm512_set1_epi32(0x00010064),      /* words: x100, x1 */
       k10000 = _mm512_set1_epi64(10000), k8 = _mm512_set1_epi64(8),
                 k48 = _mm512_set1_epi64(48), k30 = _mm512_set1_epi64(0x30),
-                /* byte 8i+j: i (which position), and j (offset in it) */
+                /* byte 8i+j: i (which start), and j (offset after it) */
       lane = _mm512_set_epi64(0x0707070707070707, 0x0606060606060606,
                               0x0505050505050505, 0x0404040404040404,
                               0x0303030303030303, 0x0202020202020202,
                               0x0101010101010101, 0x0000000000000000),
-                off = _mm512_set1_epi64(0x0706050403020100);
-  long n = 0;
-  while (starts) {
-    /* up to 8 start positions, one per byte */
-    uint64_t pk = 0;
-    int k = 0;
-    for (; k < 8 && starts; k++) {
-      pk |= (uint64_t)__builtin_ctzll(starts) << (8 * k);
-      starts &= starts - 1;
-    }
+                step = _mm512_set1_epi64(0x0706050403020100);
+  for (size_t g = 0; g < n; g += 8) {
+    size_t k = n - g < 8 ? n - g : 8;
     __mmask8 m = (__mmask8)((1u << k) - 1);
+    uint32_t first = pos[g];
+    /* every id's 8 bytes must lie in the 128-byte window (ids of 8+
+     * digits can spread a group wider: the other parsers take those) */
+    if (pos[g + k - 1] - first > 120)
+      return -1;
+    const char *w = body + first;
+    size_t avail = (size_t)(end - w);
+    __m512i lo, hi;
+    if (avail >= 128) {
+      lo = _mm512_loadu_si512((const void *)w);
+      hi = _mm512_loadu_si512((const void *)(w + 64));
+    } else {
+      uint64_t ml = avail >= 64 ? ~0ull : (1ull << avail) - 1;
+      uint64_t mh = avail <= 64 ? 0 : (1ull << (avail - 64)) - 1;
+      lo = _mm512_maskz_loadu_epi8(ml, w);
+      hi = _mm512_maskz_loadu_epi8(mh, w + 64);
+    }
+    __m256i rel = _mm256_sub_epi32(_mm256_maskz_loadu_epi32(m, pos + g),
+                                   _mm256_set1_epi32((int)first));
     __m512i idx = _mm512_add_epi8(
         _mm512_permutexvar_epi8(
-            lane, _mm512_castsi128_si512(_mm_cvtsi64_si128((long long)pk))),
-        off);
+            lane, _mm512_castsi128_si512(_mm256_cvtepi32_epi8(rel))),
+        step);
     __m512i x =
         _mm512_maskz_mov_epi64(m, _mm512_permutex2var_epi8(lo, idx, hi));
     /* high bit of each byte that is not a digit */
@@ -538,34 +583,34 @@ ids_avx512(const char *blk, uint64_t starts, uint32_t *out) {
         _mm512_or_si512(_mm512_add_epi8(x, c46), _mm512_sub_epi8(x, c30)), c80);
     __m512i low = _mm512_and_si512(nd, _mm512_sub_epi64(zero, nd));
     __m512i lz = _mm512_lzcnt_epi64(low); /* 56 - 8 * digits */
-    __mmask8 bad = _mm512_mask_cmpeq_epi64_mask(m, nd, zero); /* 8+ digits */
-    bad |= _mm512_mask_cmpeq_epi64_mask(m, _mm512_and_si512(x, b0), k30) &
+    __mmask8 nok = _mm512_mask_cmpeq_epi64_mask(m, nd, zero); /* 8+ digits */
+    nok |= _mm512_mask_cmpeq_epi64_mask(m, _mm512_and_si512(x, b0), k30) &
            _mm512_cmplt_epu64_mask(lz, k48); /* '0' and more digits */
-    if (bad)
+    if (nok)
       return -1;
-    __m512i d =
+    __m512i dg =
         _mm512_sllv_epi64(_mm512_sub_epi8(x, c30), _mm512_add_epi64(lz, k8));
-    __m512i v = _mm512_madd_epi16(_mm512_maddubs_epi16(d, w10), w100);
+    __m512i v = _mm512_madd_epi16(_mm512_maddubs_epi16(dg, w10), w100);
     v = _mm512_add_epi64(_mm512_mul_epu32(v, k10000), _mm512_srli_epi64(v, 32));
-    _mm256_mask_storeu_epi32(out + n, m, _mm512_cvtepi64_epi32(v));
-    n += k;
+    _mm256_mask_storeu_epi32(out + g, m, _mm512_cvtepi64_epi32(v));
   }
-  return n;
+  return (long)n;
 }
 #endif
 
 /*
  * Fast path for the shape every JSON encoder writes for an id array:
- * [id,id,...] or [id, id, ...] (one space after each comma, nothing else).
+ * [id,id,...] or [id, id, ...] (spaces only after commas).
  * The array body is classified 64 bytes at a time into bit masks of digits,
  * commas and spaces (SSE2), which validate the whole grammar at once:
  * only those three classes occur, a comma stands exactly where a digit run
- * ends, a space only right after a comma, and the body starts and ends with
- * a digit. Ids are then converted from their start positions (the set bits
- * of "digit not preceded by a digit"), so no id waits for the previous one
- * to be found, unlike a byte-by-byte walk; with AVX-512, eight at a time.
- * Returns the number of ids (the ']' consumed) or -1 to let the other
- * parsers handle the array (another shape, errors, too many ids).
+ * ends (so spaces can only follow commas, and commas cannot repeat), and
+ * the body starts and ends with a digit. Ids are then converted from their
+ * start positions (the set bits of "digit not preceded by a digit"), so no id
+ * waits for the previous one to be found, unlike a byte-by-byte walk; with
+ * AVX-512, eight at a time. Returns the number of ids (the ']' consumed) or -1
+ * to let the other parsers handle the array (another shape, errors, too many
+ * ids).
  */
 static long parse_ids_masks(cursor *c) {
   kvidx__request *r = c->r;
@@ -583,8 +628,16 @@ static long parse_ids_masks(cursor *c) {
     return -1;
   uint32_t *out = r->tokens_;
   size_t n = 0;
-  uint64_t carry_d = 0, carry_c = 0;
-  int level = atomic_load_explicit(&simd_level, memory_order_relaxed);
+#ifdef KVIDX_REQ_AVX512
+  if (atomic_load_explicit(&simd_level, memory_order_relaxed) >= 2) {
+    long k = ids_array_avx512(body, len, end, r->tokens2_, out);
+    if (k < 0)
+      return -1;
+    n = (size_t)k;
+    goto done;
+  }
+#endif
+  uint64_t carry_d = 0;
   char tail[64];
   for (size_t off = 0; off < len; off += 64) {
     const char *blk = body + off;
@@ -599,27 +652,22 @@ static long parse_ids_masks(cursor *c) {
     uint64_t d, cm, sp;
     class_masks64(blk, &d, &cm, &sp);
     blk = body + off;
-    uint64_t prev_d = d << 1 | carry_d, prev_c = cm << 1 | carry_c;
+    uint64_t prev_d = d << 1 | carry_d;
     uint64_t starts = d & ~prev_d & in_range;
     uint64_t ends = ~d & prev_d & in_range;
     uint64_t bad = ((d | cm | sp) & in_range) ^ in_range; /* other chars */
-    bad |= ends ^ (cm & in_range);  /* a comma exactly after each run */
-    bad |= sp & ~prev_c & in_range; /* a space only after a comma */
+    bad |= ends ^ (cm & in_range); /* a comma exactly after each run */
     carry_d = d >> 63;
-    carry_c = cm >> 63;
     if (bad)
       return -1;
-    long k;
-#ifdef KVIDX_REQ_AVX512
-    if (level >= 2 && end - blk >= 128)
-      k = ids_avx512(blk, starts, out + n);
-    else
-#endif
-      k = ids_scalar(blk, starts, close, end, out + n);
+    long k = ids_scalar(blk, starts, close, end, out + n);
     if (k < 0)
       return -1;
     n += (size_t)k;
   }
+#ifdef KVIDX_REQ_AVX512
+done:
+#endif
   if (n > c->max_tokens)
     return -1; /* the careful loop reports it */
   r->n_tokens = n;
@@ -854,7 +902,9 @@ static int reserve(kvidx__request *r, size_t len, size_t max_tokens,
     if (t == NULL)
       return -1;
     r->tokens_ = t;
-    uint32_t *t2 = realloc(r->tokens2_, tok_need * sizeof *t2);
+    /* tokens2_ is also the id start list of the AVX-512 path, which
+     * stores 16 entries past its last one */
+    uint32_t *t2 = realloc(r->tokens2_, (tok_need + 16) * sizeof *t2);
     if (t2 == NULL)
       return -1;
     r->tokens2_ = t2;
