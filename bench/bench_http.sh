@@ -10,13 +10,18 @@
 #     tokenizer (scripts/fetch-tokenizers.sh qwen3); skipped without it.
 #
 # The load generator runs on the same 2-core machine as kvidxd, so the
-# numbers are a floor. Env: KVIDX_BENCH_SECONDS (default 10),
-# KVIDX_BENCH_CONNECTIONS (default 32).
+# numbers are a floor. wrk is a closed loop: with c connections, mean
+# latency = c / throughput (Little's law), so 32 connections at 20,000 req/s
+# already mean 1.6 ms and leave no room for a p99 under 2 ms. The target is
+# therefore judged at 16 connections (0.8 ms mean at 20,000 req/s); rows at
+# 4 and 32 connections show the unsaturated latency and the saturated
+# throughput. Env: KVIDX_BENCH_SECONDS (default 10), KVIDX_BENCH_CONNECTIONS
+# (the target row's connections, default 16).
 set -euo pipefail
 build=${KVIDX_BUILD_DIR:-build-release}
 src=${KVIDX_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 secs=${KVIDX_BENCH_SECONDS:-10}
-conns=${KVIDX_BENCH_CONNECTIONS:-32}
+conns=${KVIDX_BENCH_CONNECTIONS:-16}
 py=/usr/bin/python3
 model=Qwen/Qwen3-0.6B
 tokjson="$src/tests/tokenizer/data/cache/qwen3/tokenizer.json"
@@ -121,20 +126,19 @@ echo "# load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) on $(nproc) cores;" 
   "cpu us/req = kvidxd user+sys CPU per request"
 echo "| run                              |    req/s | p50 (ms) | p99 (ms) | cpu us/req | target                     |"
 echo "|----------------------------------|---------:|---------:|---------:|-----------:|----------------------------|"
-t0=$(cpu_ticks)
-KVIDX_WRK_BODY="$tmp/body.json" wrk -t1 -c"$conns" -d"${secs}s" --latency \
-  -s "$src/bench/wrk/score_body.lua" "http://127.0.0.1:$http_port" \
-  >"$tmp/wrk1.txt" 2>&1
-row "token_ids 8192, 16 pods, c$conns" ">= 20000 req/s, p99 < 2 ms" \
-  "$tmp/wrk1.txt" "$t0" "$(cpu_ticks)"
-# The same at 4 connections: latency when kvidxd is not saturated (32
-# connections on 2 cores measure throughput, and their p99 is queueing).
-t0=$(cpu_ticks)
-KVIDX_WRK_BODY="$tmp/body.json" wrk -t1 -c4 -d"${secs}s" --latency \
-  -s "$src/bench/wrk/score_body.lua" "http://127.0.0.1:$http_port" \
-  >"$tmp/wrk1b.txt" 2>&1
-row "token_ids 8192, 16 pods, c4" "p99 < 2 ms" "$tmp/wrk1b.txt" "$t0" \
-  "$(cpu_ticks)"
+# One token_ids run: connections, target text.
+ids_run() {
+  local c=$1 target=$2 t0
+  t0=$(cpu_ticks)
+  KVIDX_WRK_BODY="$tmp/body.json" wrk -t1 -c"$c" -d"${secs}s" --latency \
+    -s "$src/bench/wrk/score_body.lua" "http://127.0.0.1:$http_port" \
+    >"$tmp/wrk-c$c.txt" 2>&1
+  row "token_ids 8192, 16 pods, c$c" "$target" "$tmp/wrk-c$c.txt" "$t0" \
+    "$(cpu_ticks)"
+}
+ids_run "$conns" ">= 20000 req/s, p99 < 2 ms"
+ids_run 4 "(unsaturated latency)"
+ids_run 32 "(saturated throughput)"
 
 if [ -f "$tokjson" ]; then
   # ~8k Qwen3 tokens of English: the GPL-3 text (Debian base system) cut to
@@ -148,10 +152,10 @@ print(len(json.load(r)["token_ids"]))' "$tmp/prompt.txt" \
     "http://127.0.0.1:$http_port/v1/tokenize" "$model")
   t0=$(cpu_ticks)
   KVIDX_WRK_PROMPT="$tmp/prompt.txt" KVIDX_WRK_MODEL="$model" \
-    wrk -t1 -c"$conns" -d"${secs}s" --latency \
+    wrk -t1 -c32 -d"${secs}s" --latency \
     -s "$src/bench/wrk/score_prompt.lua" "http://127.0.0.1:$http_port" \
     >"$tmp/wrk2.txt" 2>&1
-  row "prompt ${ntok} tok, no ps hits, c$conns" ">= 500 req/s" "$tmp/wrk2.txt" \
+  row "prompt ${ntok} tok, no ps hits, c32" ">= 500 req/s" "$tmp/wrk2.txt" \
     "$t0" "$(cpu_ticks)"
 else
   echo "| prompt (Qwen3)               |          - |        - |        - | skipped: scripts/fetch-tokenizers.sh qwen3 |"
