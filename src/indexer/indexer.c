@@ -386,13 +386,18 @@ static int hash_keys(kvidx_indexer *ix, const kvidx_score_request *req,
               sizeof *r->digests_) ||
       reserve((void **)&r->fps_, &r->fps_cap_, nb, sizeof *r->fps_))
     return KVIDX_ENOMEM;
-  /* Pass 1: fingerprints and cache probes; a miss is marked by len 0. */
+  /* Pass 1: fingerprints (a chain) with their slots prefetched, then cache
+   * probes, which no longer wait on memory one at a time; a miss is marked
+   * by len 0. */
   uint64_t fp = kvidx__key_cache_root(req->lora_name);
-  size_t hits = 0;
   for (size_t i = 0; i < nb; i++) {
     fp = kvidx__key_cache_chain(fp, tokens + i * bs, bs);
     r->fps_[i] = fp;
-    if (kvidx__key_cache_get(ix->key_cache, fp, &r->digests_[i])) {
+    kvidx__key_cache_prefetch(ix->key_cache, fp);
+  }
+  size_t hits = 0;
+  for (size_t i = 0; i < nb; i++) {
+    if (kvidx__key_cache_get(ix->key_cache, r->fps_[i], &r->digests_[i])) {
       r->keys_[i] = kvidx_digest_low64(&r->digests_[i]);
       hits++;
     } else {

@@ -30,6 +30,9 @@ uint64_t kvidx__key_cache_chain(uint64_t prev, const uint32_t *tokens,
                                 size_t n);
 /* The first fingerprint's seed for a request: depends on the LoRA name. */
 uint64_t kvidx__key_cache_root(const char *lora_name);
+/* Starts loading fp's slot (a hint; the table is megabytes, probes are
+ * random, and a prompt's probes are known before the first one). */
+void kvidx__key_cache_prefetch(const kvidx__key_cache *kc, uint64_t fp);
 /* 1 and *d filled when fp is cached, 0 otherwise. */
 int kvidx__key_cache_get(kvidx__key_cache *kc, uint64_t fp, kvidx_digest *d);
 void kvidx__key_cache_put(kvidx__key_cache *kc, uint64_t fp,
