@@ -61,19 +61,45 @@ static uint32_t bswap32(uint32_t v) {
 #endif
 }
 
-/* Writes one token id (an unsigned int) with head, mask and shift picked by
- * table, not by branches, like pickle.c's. Stores 8 bytes at d. */
+/* Significant bits of v | 1 (1..32). */
+static inline unsigned bit_length(uint32_t v) {
+#if defined(__GNUC__)
+  return 32u - (unsigned)__builtin_clz(v | 1u);
+#else
+  unsigned n = 1;
+  while (n < 32 && (v >> n) != 0)
+    n++;
+  return n;
+#endif
+}
+
+/* One token id, its head and length picked by table (indexed by bit
+ * length), not by branches: real ids fall in the size classes at random.
+ * The record is (bswap(v) << 8 >> shift) | head: the shift drops the
+ * leading zero bytes, and for an immediate (v < 24, picked by a compare the
+ * compiler makes a cmov) takes v down into the head byte itself. */
+#define TOKEN_CLASS(head, shift, len)                                          \
+  ((uint32_t)(head) | (uint32_t)(shift) << 8 | (uint32_t)(len) << 16)
+#define UINT8_CLASS TOKEN_CLASS(0x18, 24, 2)
+#define UINT16_CLASS TOKEN_CLASS(0x19, 16, 3)
+#define UINT32_CLASS TOKEN_CLASS(0x1a, 0, 5)
+#define IMMEDIATE_CLASS TOKEN_CLASS(0, 32, 1)
+static const uint32_t token_class_of_bits[33] = {
+    UINT8_CLASS,  UINT8_CLASS,  UINT8_CLASS,  UINT8_CLASS,  UINT8_CLASS,
+    UINT8_CLASS,  UINT8_CLASS,  UINT8_CLASS,  UINT8_CLASS,  UINT16_CLASS,
+    UINT16_CLASS, UINT16_CLASS, UINT16_CLASS, UINT16_CLASS, UINT16_CLASS,
+    UINT16_CLASS, UINT16_CLASS, UINT32_CLASS, UINT32_CLASS, UINT32_CLASS,
+    UINT32_CLASS, UINT32_CLASS, UINT32_CLASS, UINT32_CLASS, UINT32_CLASS,
+    UINT32_CLASS, UINT32_CLASS, UINT32_CLASS, UINT32_CLASS, UINT32_CLASS,
+    UINT32_CLASS, UINT32_CLASS, UINT32_CLASS};
+
+/* Stores 8 bytes at d. */
 static inline uint8_t *put_token(uint8_t *d, uint32_t v) {
-  static const uint8_t len[4] = {1, 2, 3, 5};
-  static const uint8_t drop[4] = {32, 24, 16, 0}; /* unused bits of bswap */
-  static const uint8_t first[4] = {0, 0x18, 0x19, 0x1a};
-  static const uint8_t inline_mask[4] = {0xff, 0, 0, 0}; /* v < 24: in head */
-  unsigned cls =
-      (unsigned)(v > 23u) + (unsigned)(v > 0xffu) + (unsigned)(v > 0xffffu);
-  uint64_t be = (uint64_t)bswap32(v) >> drop[cls];
-  uint64_t head = first[cls] | (v & inline_mask[cls]);
-  kvidx__store_le64(d, head | (be << 8));
-  return d + len[cls];
+  uint32_t c = token_class_of_bits[bit_length(v)];
+  c = v < 24 ? IMMEDIATE_CLASS : c;
+  uint64_t rec = ((uint64_t)bswap32(v) << 8 >> ((c >> 8) & 63)) | (c & 0xffu);
+  kvidx__store_le64(d, rec);
+  return d + (c >> 16);
 }
 
 uint8_t *kvidx__cbor_tokens_scalar(uint8_t *d, const uint32_t *tok, size_t n) {

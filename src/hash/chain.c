@@ -23,9 +23,11 @@
 /* Longest tail (pickle TUPLE MEMOIZE NONE TUPLE3 MEMOIZE STOP), stored as
  * one 8-byte word. */
 #define CHAIN_TAIL_STORE 8
+/* One block's buffer, a whole number of cache lines. */
 #define CHAIN_BUF                                                              \
-  (CHAIN_PREFIX_MAX + 7 * KVIDX_HASH_CHAIN_MAX_TOKENS + CHAIN_TAIL_STORE +     \
-   KVIDX_HASH_TOKEN_SLACK)
+  ((CHAIN_PREFIX_MAX + 7 * KVIDX_HASH_CHAIN_MAX_TOKENS + CHAIN_TAIL_STORE +    \
+    KVIDX_HASH_TOKEN_SLACK + 63) /                                             \
+   64 * 64)
 
 typedef struct {
   int pickle;
@@ -87,10 +89,40 @@ static void layout_init(layout *L, uint8_t *b, kvidx_hash_algo algo, size_t bs,
   L->tail_len = 1;
 }
 
-/* Stores the parent, tokens and tail of one block in b; returns its
- * length. */
-static inline size_t fill_block(const layout *L, uint8_t *b,
-                                const uint8_t *parent, const uint32_t *tok) {
+#if defined(__GNUC__)
+#define CHAIN_INLINE static inline __attribute__((always_inline))
+#else
+#define CHAIN_INLINE static inline
+#endif
+
+/* The token encoder, called directly (no indirect call per block). */
+CHAIN_INLINE uint8_t *put_tokens(int pickle, int simd, uint8_t *d,
+                                 const uint32_t *tok, size_t n) {
+#if defined(KVIDX_HASH_HAVE_AVX512)
+  if (simd)
+    return pickle ? kvidx__pickle_tokens_avx512(d, tok, n)
+                  : kvidx__cbor_tokens_avx512(d, tok, n);
+#else
+  (void)simd;
+#endif
+  return pickle ? kvidx__pickle_tokens_scalar(d, tok, n)
+                : kvidx__cbor_tokens_scalar(d, tok, n);
+}
+
+/* Stores the tokens and tail of one block (and the pickle frame length)
+ * in b; returns the block's encoded length. */
+CHAIN_INLINE size_t put_body(const layout *L, int pickle, int simd, uint8_t *b,
+                             const uint32_t *tok) {
+  uint8_t *end = put_tokens(pickle, simd, b + L->tokens_at, tok, L->bs);
+  kvidx__store_le64(end, L->tail);
+  size_t len = (size_t)(end - b) + L->tail_len;
+  if (pickle)
+    kvidx__store_le64(b + 3, (uint64_t)(len - 11));
+  return len;
+}
+
+static inline void put_parent(const layout *L, uint8_t *b,
+                              const uint8_t *parent) {
   /* Digest-sized copies are fixed-size moves. */
   if (L->parent_len == 16)
     memcpy(b + L->parent_at, parent, 16);
@@ -98,13 +130,54 @@ static inline size_t fill_block(const layout *L, uint8_t *b,
     memcpy(b + L->parent_at, parent, 32);
   else
     memcpy(b + L->parent_at, parent, L->parent_len);
-  uint8_t *end = L->put_tokens(b + L->tokens_at, tok, L->bs);
-  kvidx__store_le64(end, L->tail);
-  size_t len = (size_t)(end - b) + L->tail_len;
-  if (L->pickle)
-    kvidx__store_le64(b + 3, (uint64_t)(len - 11));
-  return len;
 }
+
+#if defined(__SIZEOF_INT128__) && defined(__SSE2__)
+#include <emmintrin.h>
+__extension__ typedef unsigned __int128 u128;
+
+/*
+ * Writes a 16-byte parent at byte `at` (at + 16 <= 32) by rewriting the
+ * whole first 32 bytes of b with two 16-byte stores. XXH3 reads its input
+ * with 8-byte loads at offsets 0, 8, 16, 24 (and 16-byte loads at 0, 16 for
+ * long inputs); a load that spans two stores still in flight cannot be
+ * forwarded and waits for them to reach the cache, which put the digest's
+ * latency chain behind every store of the block. Loads contained in one
+ * store are forwarded. The other 16 bytes are read back from b, where they
+ * were written a block earlier.
+ */
+static inline void put_head16(uint8_t *b, unsigned at, const uint8_t *parent) {
+  u128 lo, hi, par;
+  memcpy(&lo, b, 16);
+  memcpy(&hi, b + 16, 16);
+  memcpy(&par, parent, 16);
+  unsigned sh = 8 * at;
+  u128 ones = ~(u128)0;
+  lo = (lo & ~(ones << sh)) | par << sh;
+  if (sh != 0)
+    hi = (hi & ~(ones >> (128 - sh))) | par >> (128 - sh);
+  _mm_storeu_si128(
+      (__m128i *)(void *)b,
+      _mm_set_epi64x((long long)(uint64_t)(lo >> 64), (long long)(uint64_t)lo));
+  _mm_storeu_si128(
+      (__m128i *)(void *)(b + 16),
+      _mm_set_epi64x((long long)(uint64_t)(hi >> 64), (long long)(uint64_t)hi));
+}
+
+/* put_parent for the XXH3 layouts (pickle: parent at 13, CBOR: at 2), with
+ * the offsets constant so that the shifts are. */
+static inline void put_parent_xxh(const layout *L, uint8_t *b,
+                                  const uint8_t *parent) {
+  if (L->parent_len == 16 && L->parent_at == 13)
+    put_head16(b, 13, parent);
+  else if (L->parent_len == 16 && L->parent_at == 2)
+    put_head16(b, 2, parent);
+  else
+    put_parent(L, b, parent);
+}
+#else
+#define put_parent_xxh put_parent
+#endif
 
 static inline uint64_t load_be64(const uint8_t *p) {
   uint64_t v;
@@ -124,9 +197,9 @@ static inline void store_be64(uint8_t *p, uint64_t v) {
 
 /* Digests b[0..len) into out (all 32 bytes written, as kvidx_digest wants
  * zeros past len); returns the wire key (low 64 bits). */
-static inline uint64_t digest_block(const layout *L, const uint8_t *b,
-                                    size_t len, kvidx_digest *out) {
-  if (L->sha) {
+CHAIN_INLINE uint64_t digest_block(int sha, const uint8_t *b, size_t len,
+                                   kvidx_digest *out) {
+  if (sha) {
     SHA256_CTX c;
     SHA256_Init(&c);
     SHA256_Update(&c, b, len);
@@ -142,24 +215,75 @@ static inline uint64_t digest_block(const layout *L, const uint8_t *b,
   return h.low64;
 }
 
-void kvidx__hash_chain_plain(kvidx_hash_algo algo, const uint8_t *parent,
-                             size_t parent_len, const uint32_t *tokens,
-                             size_t bs, size_t n_blocks,
+/*
+ * Hashes blocks i..n_blocks-1, whose parents all have the layout L (in
+ * both buffers). Only the parent bytes of block i + 1 depend on block i's
+ * digest, so the body of block i + 1 is encoded (into the other buffer)
+ * before block i is digested: the encoding runs while the digest's
+ * dependency chain is in flight, and its stores have long been written when
+ * the next digest reads them.
+ */
+CHAIN_INLINE void chain_loop(const layout *L, int pickle, int sha, int simd,
+                             uint8_t (*buf)[CHAIN_BUF], const uint8_t *parent,
+                             const uint32_t *tokens, size_t i, size_t n_blocks,
                              kvidx_digest *out_digests, uint64_t *out_keys) {
-  _Alignas(64) uint8_t buf[CHAIN_BUF];
   kvidx_digest scratch[2];
-  layout L;
-  size_t digest_len =
-      algo == KVIDX_HASH_SHA256 || algo == KVIDX_HASH_SHA256_CBOR ? 32 : 16;
-  layout_init(&L, buf, algo, bs, parent_len);
-  for (size_t i = 0; i < n_blocks; i++) {
-    if (i == 1 && parent_len != digest_len)
-      layout_init(&L, buf, algo, bs, digest_len);
-    size_t len = fill_block(&L, buf, parent, tokens + i * bs);
+  size_t bs = L->bs;
+  size_t next_len = put_body(L, pickle, simd, buf[i & 1], tokens + i * bs);
+  for (; i < n_blocks; i++) {
+    uint8_t *b = buf[i & 1];
+    size_t len = next_len;
+    if (i + 1 < n_blocks)
+      next_len =
+          put_body(L, pickle, simd, buf[(i + 1) & 1], tokens + (i + 1) * bs);
+    if (sha)
+      put_parent(L, b, parent);
+    else
+      put_parent_xxh(L, b, parent);
     kvidx_digest *d = out_digests ? &out_digests[i] : &scratch[i & 1];
-    uint64_t key = digest_block(&L, buf, len, d);
+    uint64_t key = digest_block(sha, b, len, d);
     if (out_keys)
       out_keys[i] = key;
     parent = d->bytes;
   }
+}
+
+void kvidx__hash_chain_plain(kvidx_hash_algo algo, const uint8_t *parent,
+                             size_t parent_len, const uint32_t *tokens,
+                             size_t bs, size_t n_blocks,
+                             kvidx_digest *out_digests, uint64_t *out_keys) {
+  _Alignas(64) uint8_t buf[2][CHAIN_BUF];
+  layout L;
+  kvidx_digest first;
+  int sha = algo == KVIDX_HASH_SHA256 || algo == KVIDX_HASH_SHA256_CBOR;
+  int pickle = algo == KVIDX_HASH_SHA256 || algo == KVIDX_HASH_XXHASH;
+  int simd = kvidx__token_encoder_for(pickle) != kvidx__pickle_tokens_scalar &&
+             kvidx__token_encoder_for(pickle) != kvidx__cbor_tokens_scalar;
+  size_t digest_len = sha ? 32 : 16;
+  if (n_blocks == 0)
+    return;
+  size_t i = 0;
+  if (parent_len != digest_len) {
+    /* A caller's parent of another length shifts block 0's layout (a
+     * cold path: not specialized). */
+    layout_init(&L, buf[0], algo, bs, parent_len);
+    uint8_t *end = L.put_tokens(buf[0] + L.tokens_at, tokens, bs);
+    kvidx__store_le64(end, L.tail);
+    size_t len = (size_t)(end - buf[0]) + L.tail_len;
+    if (pickle)
+      kvidx__store_le64(buf[0] + 3, (uint64_t)(len - 11));
+    put_parent(&L, buf[0], parent);
+    kvidx_digest *d = out_digests ? &out_digests[0] : &first;
+    uint64_t key = digest_block(sha, buf[0], len, d);
+    if (out_keys)
+      out_keys[0] = key;
+    parent = d->bytes;
+    i = 1;
+    if (n_blocks == 1)
+      return;
+  }
+  layout_init(&L, buf[0], algo, bs, digest_len);
+  layout_init(&L, buf[1], algo, bs, digest_len);
+  chain_loop(&L, pickle, sha, simd, buf, parent, tokens, i, n_blocks,
+             out_digests, out_keys);
 }

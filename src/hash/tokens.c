@@ -25,6 +25,8 @@ int kvidx__hash_avx512_usable(void) {
   return __builtin_cpu_supports("avx512f") &&
          __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512cd") &&
+         __builtin_cpu_supports("avx512bitalg") &&
          __builtin_cpu_supports("avx512vbmi") &&
          __builtin_cpu_supports("avx512vbmi2");
 #else

@@ -19,78 +19,86 @@
 #include <immintrin.h>
 
 #define AVX512_TARGET                                                          \
-  __attribute__((                                                              \
-      target("popcnt,avx2,avx512f,avx512bw,avx512vl,avx512vbmi,avx512vbmi2")))
+  __attribute__((target("popcnt,avx2,avx512f,avx512bw,avx512vl,avx512cd,"      \
+                        "avx512vbmi,avx512vbmi2,avx512bitalg")))
 
-/* One format: a token is in class c + 1 when it exceeds bound[c]; per class
- * the record is ((prepared token) << shl >> shr) | head, its bytes marked
- * 0xff in keep. The tables are 8 qwords (one vector; 4 classes used). */
-typedef struct {
-  uint64_t bound[3];
-  uint64_t shl[8], shr[8], head[8];
-  uint64_t keep[8];
-} record_format;
+/*
+ * A record class is described by one qword, looked up per lane:
+ *   bits 0..15   constant bytes (pickle opcode(s) / CBOR head)
+ *   bits 40..47  one bit per byte of the record (its length)
+ *   bits 56..63  shift count of the token bytes (pickle: left, CBOR: right)
+ * Every instruction that writes a mask register, and every cross-lane
+ * permute, runs on one port (p5) of the Intel cores this targets, and that
+ * port is the bottleneck: hence the class is found with one leading-zero
+ * count and one byte permute (not three compares and three adds), the
+ * record's length mask comes straight out of the class qword by
+ * VPSHUFBITQMB, and the opcode is merged by one ternary-logic OR-AND.
+ */
+#define CLASS(head, len, shift)                                                \
+  ((uint64_t)(head) | ((1ull << (len)) - 1) << 40 | (uint64_t)(shift) << 56)
+#define CLASS_KEEP_BIT 40
+#define CLASS_SHIFT_BIT 56
 
-/* pickle: BININT1 (4b b), BININT2 (4d u16), BININT (4a i32), LONG1 of 5
- * bytes (8a 05 u32 00) for ids >= 2^31. */
-static const record_format pickle_format = {
-    {0xff, 0xffff, 0x7fffffff},
-    {8, 8, 8, 16},
-    {0, 0, 0, 0},
-    {0x4b, 0x4d, 0x4a, 0x058a},
-    {0xffff, 0xffffff, 0xffffffffffull, 0xffffffffffffffull},
-};
+/* pickle: BININT1 (4b b), BININT2 (4d u16le), BININT (4a i32le), LONG1 of 5
+ * bytes (8a 05 u32le 00) for ids >= 2^31; the token is shifted left past the
+ * opcode. */
+static const uint64_t pickle_classes[8] = {CLASS(0x4b, 2, 8), CLASS(0x4d, 3, 8),
+                                           CLASS(0x4a, 5, 8),
+                                           CLASS(0x058a, 7, 16)};
+/* CBOR: immediate (< 24), 18 b, 19 u16be, 1a u32be. The token arrives
+ * byte-swapped in bytes 1..4 of its lane (b3 b2 b1 b0) and is shifted right
+ * to drop its leading zero bytes; an immediate takes b0 down to byte 0, where
+ * it is its own head. */
+static const uint64_t cbor_classes[8] = {CLASS(0, 1, 32), CLASS(0x18, 2, 24),
+                                         CLASS(0x19, 3, 16), CLASS(0x1a, 5, 0)};
 
-/* CBOR: immediate (v < 24), 18 b, 19 u16be, 1a u32be. The token arrives
- * byte-swapped into bytes 1..4 of its lane (b3 b2 b1 b0 at 1, 2, 3, 4), and
- * the right shift drops the leading zero bytes; an immediate takes b0 down
- * to byte 0, where it is its own head. */
-static const record_format cbor_format = {
-    {23, 0xff, 0xffff},
-    {0, 0, 0, 0},
-    {32, 24, 16, 0},
-    {0, 0x18, 0x19, 0x1a},
-    {0xff, 0xffff, 0xffffff, 0xffffffffffull},
-};
+/* The class of an id by the leading zeros of its zero-extended qword, lz in
+ * 32..64 (64, the id 0, wraps to index 0 in VPERMB): pickle by significant
+ * bits <= 8 / <= 16 / <= 31 / 32; CBOR by <= 8 / <= 16 / more, the
+ * immediates (< 24) being sorted out by a compare. */
+static const uint8_t pickle_class_of_lz[64] = {
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0};
+static const uint8_t cbor_class_of_lz[64] = {
+    1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1};
 
 /* Encodes tok[0..r) (1 <= r <= 8) at d; returns the end. */
 AVX512_TARGET static inline uint8_t *encode8(uint8_t *d, const uint32_t *tok,
-                                             unsigned r, const record_format *f,
-                                             int bswap) {
-  const __m512i one = _mm512_set1_epi64(1);
-  const __m512i shl = _mm512_loadu_si512(f->shl);
-  const __m512i shr = _mm512_loadu_si512(f->shr);
-  const __m512i head = _mm512_loadu_si512(f->head);
-  const __m512i keep = _mm512_loadu_si512(f->keep);
+                                             unsigned r, __m512i class_of_lz,
+                                             __m512i classes, int cbor) {
   __mmask8 lanes = (__mmask8)((1u << r) - 1);
   __m512i v =
       _mm512_cvtepu32_epi64(_mm256_maskz_loadu_epi32(lanes, (const void *)tok));
-  __m512i cls = _mm512_maskz_mov_epi64(
-      _mm512_cmpgt_epu64_mask(v, _mm512_set1_epi64((long long)f->bound[0])),
-      one);
-  cls = _mm512_mask_add_epi64(
-      cls,
-      _mm512_cmpgt_epu64_mask(v, _mm512_set1_epi64((long long)f->bound[1])),
-      cls, one);
-  cls = _mm512_mask_add_epi64(
-      cls,
-      _mm512_cmpgt_epu64_mask(v, _mm512_set1_epi64((long long)f->bound[2])),
-      cls, one);
-  if (bswap) {
+  __m512i idx = _mm512_permutexvar_epi8(_mm512_lzcnt_epi64(v), class_of_lz);
+  __m512i body, cls;
+  if (cbor) {
+    idx = _mm512_mask_mov_epi64(
+        idx, _mm512_cmplt_epu64_mask(v, _mm512_set1_epi64(24)),
+        _mm512_setzero_si512());
+    cls = _mm512_permutexvar_epi64(idx, classes);
     /* b3 b2 b1 b0 into bytes 1..4 of each qword lane (-1: zero). */
     const __m512i to_be = _mm512_set_epi8(
         -1, -1, -1, 8, 9, 10, 11, -1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 8,
         9, 10, 11, -1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 8, 9, 10, 11, -1,
         -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 8, 9, 10, 11, -1, -1, -1, -1, 0,
         1, 2, 3, -1);
-    v = _mm512_shuffle_epi8(v, to_be);
+    body = _mm512_srlv_epi64(_mm512_shuffle_epi8(v, to_be),
+                             _mm512_srli_epi64(cls, CLASS_SHIFT_BIT));
+  } else {
+    cls = _mm512_permutexvar_epi64(idx, classes);
+    body = _mm512_sllv_epi64(v, _mm512_srli_epi64(cls, CLASS_SHIFT_BIT));
   }
-  __m512i rec = _mm512_srlv_epi64(
-      _mm512_sllv_epi64(v, _mm512_permutexvar_epi64(cls, shl)),
-      _mm512_permutexvar_epi64(cls, shr));
-  rec = _mm512_or_si512(rec, _mm512_permutexvar_epi64(cls, head));
-  __mmask64 bytes = _mm512_test_epi8_mask(_mm512_permutexvar_epi64(cls, keep),
-                                          _mm512_set1_epi8(-1));
+  /* body | (cls & 0xffff); 0xf8 is A | (B & C). */
+  __m512i rec =
+      _mm512_ternarylogic_epi64(body, cls, _mm512_set1_epi64(0xffff), 0xf8);
+  /* Byte j of a lane is kept if bit CLASS_KEEP_BIT + j of its class is. */
+  __mmask64 bytes = _mm512_bitshuffle_epi64_mask(
+      cls,
+      _mm512_set1_epi64((long long)(0x0706050403020100ull +
+                                    0x0101010101010101ull * CLASS_KEEP_BIT)));
   if (r < 8)
     bytes &= (1ull << (8 * r)) - 1;
   _mm512_storeu_si512((void *)d, _mm512_maskz_compress_epi8(bytes, rec));
@@ -99,21 +107,25 @@ AVX512_TARGET static inline uint8_t *encode8(uint8_t *d, const uint32_t *tok,
 
 AVX512_TARGET uint8_t *
 kvidx__pickle_tokens_avx512(uint8_t *d, const uint32_t *tok, size_t n) {
+  const __m512i class_of_lz = _mm512_loadu_si512(pickle_class_of_lz);
+  const __m512i classes = _mm512_loadu_si512(pickle_classes);
   size_t i = 0;
   for (; i + 8 <= n; i += 8)
-    d = encode8(d, tok + i, 8, &pickle_format, 0);
+    d = encode8(d, tok + i, 8, class_of_lz, classes, 0);
   if (i < n)
-    d = encode8(d, tok + i, (unsigned)(n - i), &pickle_format, 0);
+    d = encode8(d, tok + i, (unsigned)(n - i), class_of_lz, classes, 0);
   return d;
 }
 
 AVX512_TARGET uint8_t *
 kvidx__cbor_tokens_avx512(uint8_t *d, const uint32_t *tok, size_t n) {
+  const __m512i class_of_lz = _mm512_loadu_si512(cbor_class_of_lz);
+  const __m512i classes = _mm512_loadu_si512(cbor_classes);
   size_t i = 0;
   for (; i + 8 <= n; i += 8)
-    d = encode8(d, tok + i, 8, &cbor_format, 1);
+    d = encode8(d, tok + i, 8, class_of_lz, classes, 1);
   if (i < n)
-    d = encode8(d, tok + i, (unsigned)(n - i), &cbor_format, 1);
+    d = encode8(d, tok + i, (unsigned)(n - i), class_of_lz, classes, 1);
   return d;
 }
 
