@@ -14,14 +14,17 @@
  *  - No per-entry malloc: arenas grow by doubling and recycle freed arrays
  *    through per-size-class free lists.
  *
- * Concurrency: one writer-preferring reader-writer lock per shard
- * (rwlock.h). Lookups take the read lock of one shard at a time, per key;
- * writers take the write lock of one shard at a time, per key, after the
- * pod's mutex (order: pod -> shard; nothing takes a pod mutex under a shard
- * lock). No lock is global.
+ * Concurrency: one sequence lock per shard (seqlock.h). Writers take its
+ * mutex, one shard at a time, per key, after the pod's mutex (order: pod ->
+ * shard; nothing takes a pod mutex under a shard lock). Lookups take no lock
+ * (their only store is raising a slot's CLOCK age, see age_touch): they read
+ * a key's slot and holders with atomic loads and re-read if a writer entered
+ * the shard meanwhile. Tables and
+ * arenas that a writer replaces are freed only once no lookup can be
+ * reading them (epoch.h). No lock is global.
  *
- * Eviction: CLOCK per shard with 2-bit ages (an atomic bitmap beside the
- * slots): an add sets age >= 1, a lookup hit sets 3 (only when lower, so hot
+ * Eviction: CLOCK per shard with 2-bit ages (the top bits of a slot's b):
+ * an add sets age >= 1, a lookup hit sets 3 (only when lower, so hot
  * keys cost no writes); the hand decrements ages and evicts the first slot at
  * age 0. A block that is being looked up outlives blocks only stored.
  */
@@ -31,7 +34,8 @@
 #include "common/log.h"
 #include "index/index_impl.h"
 #include "index/pod_registry.h"
-#include "index/rwlock.h"
+#include "index/epoch.h"
+#include "index/seqlock.h"
 #include "index/table_alloc.h"
 
 /* ---- constants -----------------------------------------------------------*/
@@ -64,8 +68,8 @@
 /* Keys ahead of the current one whose slots are prefetched. */
 #define PREFETCH_AHEAD 8u
 /* Lookups prefetch further ahead: they do less work per key than writes. */
-#define LOOKUP_SLOT_AHEAD 12u
-#define HASH_RING 16u
+#define LOOKUP_SLOT_AHEAD 16u
+#define HASH_RING 32u
 #define ENGINE_STRIPES 16u
 
 typedef struct {
@@ -74,11 +78,18 @@ typedef struct {
   uint32_t b;
 } slot;
 
+/* Writers own the plain fields under the lock's mutex. Lookups read only
+ * the r_* copies (published with release stores) and the table and arena
+ * contents, all with atomic loads. Tables and arenas only grow, and a new
+ * one is published pointer first, size second, so a reader that loads the
+ * size first and the pointer second never indexes past the array it got. */
 typedef struct {
-  _Alignas(64) kvidx__rwlock lock;
+  _Alignas(64) kvidx__seqlock lock;
+  _Atomic(slot *) r_slots;
+  _Atomic(size_t) r_mask;
+  _Atomic(uint64_t *) r_arena;
+  _Atomic(uint32_t) r_arena_cap;
   slot *slots;                   /* guarded by lock */
-  _Atomic(slot *) slots_hint;    /* same pointer, for lock-free prefetch */
-  _Atomic(size_t) mask_hint;     /* same as mask, for prefetch */
   size_t mask;                   /* capacity - 1 */
   size_t used;                   /* occupied slots */
   size_t hand;                   /* CLOCK hand */
@@ -111,6 +122,7 @@ typedef struct {
   kvidx_index_opts opts;
   kvidx__pod_registry reg;
   kvidx__table_pool tables; /* slot arrays, on huge pages */
+  kvidx__epoch epoch;       /* frees replaced tables and arenas */
   pthread_mutex_t model_lock;
   _Atomic(model_table *) models[KVIDX_INDEX_MAX_MODELS];
   _Atomic int64_t keys;
@@ -168,69 +180,119 @@ static inline size_t class_cap(unsigned cls) {
   return (size_t)2u << cls;
 }
 
+/* ---- slot and holder stores ----------------------------------------------*/
+/* Lookups read slots and holder arrays while writers change them (seqlock),
+ * so every store to them is an atomic store (a plain mov on x86) and so is
+ * every load of b, which lookups also write (CLOCK age bits, atomic OR).
+ * Writers read key, a and holders with plain loads: only writers store
+ * them, under the shard mutex. Freshly allocated tables and arenas are
+ * filled with plain stores before they are published (release). */
+
+static inline uint32_t get_b(const slot *s) {
+  return __atomic_load_n(&s->b, __ATOMIC_RELAXED);
+}
+static inline void put_a(slot *s, uint32_t v) {
+  __atomic_store_n(&s->a, v, __ATOMIC_RELAXED);
+}
+static inline void put_b(slot *s, uint32_t v) {
+  __atomic_store_n(&s->b, v, __ATOMIC_RELAXED);
+}
+static inline void put_slot(slot *s, uint64_t key, uint32_t a, uint32_t b) {
+  __atomic_store_n(&s->key, key, __ATOMIC_RELAXED);
+  put_a(s, a);
+  put_b(s, b);
+}
+static inline void put_holder(uint64_t *p, uint64_t h) {
+  __atomic_store_n(p, h, __ATOMIC_RELAXED);
+}
+/* memmove() with atomic stores. */
+static void holders_move(uint64_t *dst, const uint64_t *src, size_t n) {
+  if (dst < src) {
+    for (size_t i = 0; i < n; i++)
+      put_holder(&dst[i], src[i]);
+  } else {
+    for (size_t i = n; i-- > 0;)
+      put_holder(&dst[i], src[i]);
+  }
+}
+
 /* ---- shard tables --------------------------------------------------------*/
 
 static size_t table_bytes(size_t cap) {
   return cap * sizeof(slot);
 }
 
-static int shard_alloc_table(mem_index *m, shard *sh, size_t cap) {
+static void table_release(void *ctx, void *p, size_t bytes) {
+  kvidx__table_free(ctx, p, bytes);
+}
+
+static void arena_release(void *ctx, void *p, size_t bytes) {
+  (void)ctx;
+  (void)bytes;
+  free(p);
+}
+
+/* Publishes the writer's current table to lookups: pointer, then size. */
+static void shard_publish_table(shard *sh) {
+  atomic_store_explicit(&sh->r_slots, sh->slots, memory_order_release);
+  atomic_store_explicit(&sh->r_mask, sh->mask, memory_order_release);
+}
+
+static slot *table_new(mem_index *m, size_t cap) {
   slot *slots = kvidx__table_alloc(&m->tables, table_bytes(cap));
-  if (slots == NULL)
-    return KVIDX_ENOMEM;
-  memset(slots, 0xFF, cap * sizeof(slot)); /* a == SLOT_EMPTY */
-  sh->slots = slots;
-  sh->mask = cap - 1;
-  atomic_store_explicit(&sh->slots_hint, slots, memory_order_relaxed);
-  atomic_store_explicit(&sh->mask_hint, cap - 1, memory_order_relaxed);
-  return 0;
+  if (slots != NULL)
+    memset(slots, 0xFF, table_bytes(cap)); /* a == SLOT_EMPTY */
+  return slots;
 }
 
 static int shard_init(mem_index *m, shard *sh) {
   memset(sh, 0, sizeof *sh);
-  kvidx__rw_init(&sh->lock);
+  kvidx__seq_init(&sh->lock);
   for (unsigned c = 0; c < N_CLASSES; c++)
     sh->free_head[c] = SLOT_EMPTY;
-  int rc = shard_alloc_table(m, sh, INITIAL_SLOTS);
-  if (rc == 0) {
-    atomic_fetch_add(&m->bytes, (int64_t)table_bytes(INITIAL_SLOTS));
-    atomic_fetch_add(&m->live_bytes, (int64_t)table_bytes(INITIAL_SLOTS));
-  }
-  return rc;
+  sh->slots = table_new(m, INITIAL_SLOTS);
+  if (sh->slots == NULL)
+    return KVIDX_ENOMEM;
+  sh->mask = INITIAL_SLOTS - 1;
+  shard_publish_table(sh);
+  atomic_fetch_add(&m->bytes, (int64_t)table_bytes(INITIAL_SLOTS));
+  atomic_fetch_add(&m->live_bytes, (int64_t)table_bytes(INITIAL_SLOTS));
+  return 0;
 }
 
 static void shard_destroy(mem_index *m, shard *sh) {
-  kvidx__table_free(&m->tables, sh->slots, table_bytes(sh->mask + 1));
+  if (sh->slots != NULL)
+    kvidx__table_free(&m->tables, sh->slots, table_bytes(sh->mask + 1));
   free(sh->arena);
-  kvidx__rw_destroy(&sh->lock);
+  kvidx__seq_destroy(&sh->lock);
 }
 
 /* CLOCK ages: the top 2 bits of each slot's b. A lookup hit sets 3, an add
  * at least 1; the hand decrements and evicts at 0. So a block that was looked
- * up survives three passes of the hand, a block only stored one. Readers
- * raise ages under the read lock with an atomic OR, so every access to b in
- * the read path is an atomic load; writers own the slot under the write lock
- * and use plain accesses. */
+ * up survives three passes of the hand, a block only stored one. Lookups
+ * raise ages with an atomic OR without any lock, so a writer's concurrent
+ * update of b may undo one: the age is a hint, and the slot stays valid
+ * (only the two age bits are ORed, in every form of b). */
 #define AGE_ADD 1u
 #define AGE_HIT 3u
 
 static inline unsigned age_get(const slot *s) {
-  return __atomic_load_n(&s->b, __ATOMIC_RELAXED) >> AGE_SHIFT;
+  return get_b(s) >> AGE_SHIFT;
 }
 
-/* Raises the age to at least v; safe under the read lock (skipped when
- * already there, so hot keys cause no cache-line writes). */
+/* Raises the age to at least v (skipped when already there, so hot keys
+ * cause no cache-line writes). */
 static inline void age_touch(slot *s, unsigned v) {
   if (age_get(s) < v)
     __atomic_fetch_or(&s->b, v << AGE_SHIFT, __ATOMIC_RELAXED);
 }
 
-/* Sets the age; only under the write lock. */
+/* Sets the age; writers only. */
 static inline void age_set(slot *s, unsigned v) {
-  s->b = (s->b & ~AGE_MASK) | (v << AGE_SHIFT);
+  put_b(s, (get_b(s) & ~AGE_MASK) | (v << AGE_SHIFT));
 }
 
-/* Position of key, or SIZE_MAX. Caller holds the lock (read or write). */
+/* Position of key, or SIZE_MAX. Writers only (lookups: read_holders). */
 static inline size_t shard_find(const shard *sh, uint64_t key, uint64_t h) {
   size_t mask = sh->mask;
   for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
@@ -259,31 +321,38 @@ static void slot_delete(mem_index *m, shard *sh, size_t pos) {
     int stays = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
     if (stays)
       continue;
-    sh->slots[i] = sh->slots[j]; /* the age moves with the slot */
+    const slot *from = &sh->slots[j]; /* the age moves with the slot */
+    put_slot(&sh->slots[i], from->key, from->a, get_b(from));
     i = j;
   }
-  sh->slots[i].a = SLOT_EMPTY;
+  put_a(&sh->slots[i], SLOT_EMPTY);
   sh->used--;
   atomic_fetch_sub_explicit(&m->keys, 1, memory_order_relaxed);
 }
 
+/* Doubles the table. The old one is retired, not freed: lookups may still
+ * be reading it. */
 static int shard_grow(mem_index *m, shard *sh) {
-  size_t old_cap = sh->mask + 1, cap = old_cap * 2;
-  slot *old = sh->slots;
-  if (shard_alloc_table(m, sh, cap) != 0) {
-    sh->slots = old;
-    sh->mask = old_cap - 1;
+  size_t old_cap = sh->mask + 1, cap = old_cap * 2, mask = cap - 1;
+  kvidx__retired *node = kvidx__epoch_node_new();
+  slot *old = sh->slots, *slots = node != NULL ? table_new(m, cap) : NULL;
+  if (slots == NULL) {
+    free(node);
     return KVIDX_ENOMEM;
   }
   for (size_t i = 0; i < old_cap; i++) {
     if (old[i].a == SLOT_EMPTY)
       continue;
-    size_t j = home_of(sh, old[i].key);
-    while (sh->slots[j].a != SLOT_EMPTY)
-      j = (j + 1) & sh->mask;
-    sh->slots[j] = old[i];
+    size_t j = (size_t)mix64(old[i].key) & mask;
+    while (slots[j].a != SLOT_EMPTY)
+      j = (j + 1) & mask;
+    slots[j] = (slot){old[i].key, old[i].a, get_b(&old[i])};
   }
-  kvidx__table_free(&m->tables, old, table_bytes(old_cap));
+  sh->slots = slots;
+  sh->mask = mask;
+  shard_publish_table(sh);
+  kvidx__epoch_retire(&m->epoch, node, old, table_bytes(old_cap), table_release,
+                      &m->tables);
   int64_t delta = (int64_t)(table_bytes(cap) - table_bytes(old_cap));
   atomic_fetch_add_explicit(&m->bytes, delta, memory_order_relaxed);
   atomic_fetch_add_explicit(&m->live_bytes, delta, memory_order_relaxed);
@@ -291,6 +360,37 @@ static int shard_grow(mem_index *m, shard *sh) {
 }
 
 /* ---- holder arena --------------------------------------------------------*/
+
+/* Grows the arena to at least `need` more holders. The new arena is filled
+ * before it is published; the old one is retired (lookups may read it). */
+static int arena_grow(mem_index *m, shard *sh, uint32_t need) {
+  uint64_t cap = sh->arena_cap ? (uint64_t)sh->arena_cap * 2 : 64;
+  while (cap < (uint64_t)sh->arena_len + need)
+    cap *= 2;
+  if (cap > ARENA_MAX_OFFSET)
+    cap = ARENA_MAX_OFFSET;
+  kvidx__retired *node = sh->arena != NULL ? kvidx__epoch_node_new() : NULL;
+  uint64_t *arena = NULL;
+  if (sh->arena == NULL || node != NULL)
+    arena = malloc(cap * sizeof *arena);
+  if (arena == NULL) {
+    free(node);
+    return KVIDX_ENOMEM;
+  }
+  if (sh->arena_len != 0)
+    memcpy(arena, sh->arena, sh->arena_len * sizeof *arena);
+  atomic_fetch_add_explicit(&m->bytes,
+                            (int64_t)((cap - sh->arena_cap) * sizeof *arena),
+                            memory_order_relaxed);
+  uint64_t *old = sh->arena;
+  sh->arena = arena;
+  sh->arena_cap = (uint32_t)cap;
+  atomic_store_explicit(&sh->r_arena, arena, memory_order_release);
+  atomic_store_explicit(&sh->r_arena_cap, (uint32_t)cap, memory_order_release);
+  if (old != NULL)
+    kvidx__epoch_retire(&m->epoch, node, old, 0, arena_release, NULL);
+  return 0;
+}
 
 static int arena_alloc(mem_index *m, shard *sh, unsigned cls, uint32_t *off) {
   uint32_t need = (uint32_t)class_cap(cls);
@@ -301,19 +401,9 @@ static int arena_alloc(mem_index *m, shard *sh, unsigned cls, uint32_t *off) {
     if ((uint64_t)sh->arena_len + need > ARENA_MAX_OFFSET)
       return KVIDX_ELIMIT;
     if (sh->arena_len + need > sh->arena_cap) {
-      uint64_t cap = sh->arena_cap ? (uint64_t)sh->arena_cap * 2 : 64;
-      while (cap < (uint64_t)sh->arena_len + need)
-        cap *= 2;
-      if (cap > ARENA_MAX_OFFSET)
-        cap = ARENA_MAX_OFFSET;
-      uint64_t *arena = realloc(sh->arena, cap * sizeof *arena);
-      if (arena == NULL)
-        return KVIDX_ENOMEM;
-      atomic_fetch_add_explicit(
-          &m->bytes, (int64_t)((cap - sh->arena_cap) * sizeof *arena),
-          memory_order_relaxed);
-      sh->arena = arena;
-      sh->arena_cap = (uint32_t)cap;
+      int rc = arena_grow(m, sh, need);
+      if (rc != 0)
+        return rc;
     }
     *off = sh->arena_len;
     sh->arena_len += need;
@@ -326,21 +416,21 @@ static int arena_alloc(mem_index *m, shard *sh, unsigned cls, uint32_t *off) {
 
 static void arena_free(mem_index *m, shard *sh, unsigned cls, uint32_t off) {
   size_t cap = class_cap(cls);
-  sh->arena[off] = sh->free_head[cls];
+  put_holder(&sh->arena[off], sh->free_head[cls]);
   sh->free_head[cls] = off;
   sh->arena_live -= cap;
   atomic_fetch_sub_explicit(&m->live_bytes, (int64_t)(cap * sizeof(uint64_t)),
                             memory_order_relaxed);
 }
 
-/* ---- holder lists of a slot ----------------------------------------------*/
+/* ---- holder lists of a slot (writers) ------------------------------------*/
 
 static inline uint32_t h_count(const slot *s) {
-  return (s->a & SLOT_EXT) ? (s->b & EXT_COUNT_MASK) : 1u;
+  return (s->a & SLOT_EXT) ? (get_b(s) & EXT_COUNT_MASK) : 1u;
 }
 
 static inline unsigned h_class(const slot *s) {
-  return (s->b >> EXT_CLASS_SHIFT) & EXT_CLASS_MASK;
+  return (get_b(s) >> EXT_CLASS_SHIFT) & EXT_CLASS_MASK;
 }
 
 /* Holders of s (pointer into the arena, or to *tmp for an inline holder). */
@@ -348,16 +438,16 @@ static inline const uint64_t *h_view(const shard *sh, const slot *s,
                                      uint64_t *tmp) {
   if (s->a & SLOT_EXT)
     return &sh->arena[s->a & ~SLOT_EXT];
-  *tmp = holder_pack(s->a, s->b & ~AGE_MASK);
+  *tmp = holder_pack(s->a, get_b(s) & ~AGE_MASK);
   return tmp;
 }
 
 static inline void h_set(shard *sh, slot *s, uint32_t i, uint64_t h) {
   if (s->a & SLOT_EXT) {
-    sh->arena[(s->a & ~SLOT_EXT) + i] = h;
+    put_holder(&sh->arena[(s->a & ~SLOT_EXT) + i], h);
   } else {
-    s->a = holder_inc(h);
-    s->b = holder_counts(h) | (s->b & AGE_MASK);
+    put_a(s, holder_inc(h));
+    put_b(s, holder_counts(h) | (get_b(s) & AGE_MASK));
   }
 }
 
@@ -368,11 +458,12 @@ static int h_move(mem_index *m, shard *sh, slot *s, unsigned cls) {
   int rc = arena_alloc(m, sh, cls, &off);
   if (rc != 0)
     return rc;
-  memcpy(&sh->arena[off], h_view(sh, s, &tmp), n * sizeof(uint64_t));
+  /* After arena_alloc: it may have moved the arena. */
+  holders_move(&sh->arena[off], h_view(sh, s, &tmp), n);
   if (s->a & SLOT_EXT)
     arena_free(m, sh, h_class(s), s->a & ~SLOT_EXT);
-  s->a = SLOT_EXT | off;
-  s->b = n | ((uint32_t)cls << EXT_CLASS_SHIFT) | (s->b & AGE_MASK);
+  put_a(s, SLOT_EXT | off);
+  put_b(s, n | ((uint32_t)cls << EXT_CLASS_SHIFT) | (get_b(s) & AGE_MASK));
   return 0;
 }
 
@@ -388,8 +479,8 @@ static int h_append(mem_index *m, shard *sh, slot *s, uint64_t h) {
     if (rc != 0)
       return rc;
   }
-  sh->arena[(s->a & ~SLOT_EXT) + n] = h;
-  s->b++;
+  put_holder(&sh->arena[(s->a & ~SLOT_EXT) + n], h);
+  put_b(s, get_b(s) + 1);
   return 0;
 }
 
@@ -400,14 +491,14 @@ static uint32_t h_erase(mem_index *m, shard *sh, slot *s, uint32_t i) {
     return 0;
   uint64_t *hs = &sh->arena[s->a & ~SLOT_EXT];
   uint32_t n = h_count(s);
-  memmove(&hs[i], &hs[i + 1], (n - 1 - i) * sizeof *hs);
+  holders_move(&hs[i], &hs[i + 1], n - 1 - i);
   n--;
-  s->b--;
+  put_b(s, get_b(s) - 1);
   if (n == 1) {
     uint64_t h = hs[0];
     arena_free(m, sh, h_class(s), s->a & ~SLOT_EXT);
-    s->a = holder_inc(h);
-    s->b = holder_counts(h) | (s->b & AGE_MASK);
+    put_a(s, holder_inc(h));
+    put_b(s, holder_counts(h) | (get_b(s) & AGE_MASK));
   } else if (h_class(s) > 0 && n <= class_cap(h_class(s)) / 4) {
     /* Shrink lazily (at a quarter) so add/remove near a boundary does not
      * move the array every time. A failed move just keeps the big array. */
@@ -474,9 +565,9 @@ static int shard_evict_one(mem_index *m, shard *sh) {
   for (size_t step = 0; step < 4 * cap + 1; step++) {
     size_t pos = sh->hand & sh->mask;
     slot *s = &sh->slots[pos];
-    if (s->a == SLOT_EMPTY || (s->b >> AGE_SHIFT) > 0) {
+    if (s->a == SLOT_EMPTY || age_get(s) > 0) {
       if (s->a != SLOT_EMPTY)
-        age_set(s, (s->b >> AGE_SHIFT) - 1);
+        age_set(s, age_get(s) - 1);
       sh->hand = pos + 1;
       continue;
     }
@@ -542,8 +633,8 @@ static int shard_add(mem_index *m, shard *sh, uint64_t key, uint64_t h,
     pos = (size_t)h & sh->mask;
     while (sh->slots[pos].a != SLOT_EMPTY)
       pos = (pos + 1) & sh->mask;
-    sh->slots[pos] =
-        (slot){key, inc_id, tier_set(0, tier, 1) | (AGE_ADD << AGE_SHIFT)};
+    put_slot(&sh->slots[pos], key, inc_id,
+             tier_set(0, tier, 1) | (AGE_ADD << AGE_SHIFT));
     sh->used++;
     /* With a key bound, other writers must see the count at once. */
     if (m->opts.max_keys != 0)
@@ -578,8 +669,8 @@ static int shard_add(mem_index *m, shard *sh, uint64_t key, uint64_t h,
       h_set(sh, s, 0, nh);
     } else {
       uint64_t *w = &sh->arena[s->a & ~SLOT_EXT];
-      memmove(&w[0], &w[1], (n - 1) * sizeof *w);
-      w[n - 1] = nh;
+      holders_move(&w[0], &w[1], n - 1);
+      put_holder(&w[n - 1], nh);
     }
   } else {
     int rc = h_append(m, sh, s, nh);
@@ -664,7 +755,7 @@ static model_table *model_get(mem_index *m, uint32_t model, int create) {
       if (rc != 0) {
         /* shard i-1 failed and holds nothing; the others are complete. */
         for (unsigned j = i; j < N_SHARDS; j++)
-          kvidx__rw_init(&mt->shards[j].lock);
+          kvidx__seq_init(&mt->shards[j].lock);
         model_table_free(m, mt);
         mt = NULL;
       } else {
@@ -678,16 +769,16 @@ static model_table *model_get(mem_index *m, uint32_t model, int create) {
 
 /* ---- writes --------------------------------------------------------------*/
 
-/* Prefetches the slot of key. Reads the shard's table
- * pointers without the lock: they may be stale after a resize, which only
- * makes the prefetch useless (a prefetch never faults). */
+/* Prefetches the slot of key (returns the key's hash). Reads the shard's
+ * published table without the lock: after a resize it may be the old one,
+ * which only makes the prefetch useless (a prefetch never faults). The size
+ * is loaded before the pointer, so the address stays inside the table. */
 static inline uint64_t prefetch_slot(model_table *mt, uint64_t key) {
   uint64_t h = mix64(key);
   shard *sh = shard_of(mt, h);
-  slot *slots = atomic_load_explicit(&sh->slots_hint, memory_order_relaxed);
-  size_t pos =
-      (size_t)h & atomic_load_explicit(&sh->mask_hint, memory_order_relaxed);
-  __builtin_prefetch(&slots[pos]);
+  size_t mask = atomic_load_explicit(&sh->r_mask, memory_order_acquire);
+  slot *slots = atomic_load_explicit(&sh->r_slots, memory_order_acquire);
+  __builtin_prefetch(&slots[(size_t)h & mask]);
   return h;
 }
 
@@ -719,7 +810,7 @@ static int mem_add(kvidx_index *idx, uint32_t model, uint32_t pod,
       (void)prefetch_slot(mt, keys[done + PREFETCH_AHEAD]);
     uint64_t h = mix64(keys[done]);
     shard *sh = shard_of(mt, h);
-    kvidx__rw_wrlock(&sh->lock);
+    kvidx__seq_write_begin(&sh->lock);
     rc = shard_add(m, sh, keys[done], h, inc, tier, &d);
     shard_sweep(m, sh);
     if (m->opts.max_bytes != 0) {
@@ -728,9 +819,10 @@ static int mem_add(kvidx_index *idx, uint32_t model, uint32_t pod,
              shard_evict_one(m, sh))
         ;
     }
-    kvidx__rw_wrunlock(&sh->lock);
+    kvidx__seq_write_end(&sh->lock);
     done += rc == 0;
   }
+  kvidx__epoch_collect(&m->epoch);
   if (rc == 0 || done > 0)
     add_delta_apply(m, inc, tier, &d);
   pthread_mutex_unlock(&ps->lock);
@@ -756,12 +848,13 @@ static int mem_remove(kvidx_index *idx, uint32_t model, uint32_t pod,
         (void)prefetch_slot(mt, keys[i + PREFETCH_AHEAD]);
       uint64_t h = mix64(keys[i]);
       shard *sh = shard_of(mt, h);
-      kvidx__rw_wrlock(&sh->lock);
+      kvidx__seq_write_begin(&sh->lock);
       removed += (size_t)shard_remove(m, sh, keys[i], h, inc, tier);
       shard_sweep(m, sh);
-      kvidx__rw_wrunlock(&sh->lock);
+      kvidx__seq_write_end(&sh->lock);
     }
     pthread_mutex_unlock(&ps->lock);
+    kvidx__epoch_collect(&m->epoch);
   }
   atomic_fetch_add_explicit(&m->removes, removed, memory_order_relaxed);
   atomic_fetch_add_explicit(&m->remove_misses, n - removed,
@@ -782,36 +875,36 @@ static int mem_clear_pod(kvidx_index *idx, uint32_t pod) {
 }
 
 /* ---- lookup --------------------------------------------------------------*/
+/* Lookups take no lock (seqlock.h): each key is read optimistically and
+ * re-read if a writer entered its shard meanwhile; the whole lookup runs in
+ * one epoch section (epoch.h) so tables and arenas replaced meanwhile stay
+ * readable. Reads use only the r_* fields and atomic loads. */
 
-/* Eligible-pod filter: a bitmap over pod ids (small: 1,000 pods = 128 B). */
+/* Eligible-pod filter: a bitmap over pod ids (1,000 pods = 128 B), sized
+ * from the interner's count (index.c checked every id in pods[] against
+ * it). With no pod list every pod passes: `limit` is then past any id. */
 typedef struct {
   uint64_t *bits;
-  size_t words;
+  uint32_t limit; /* ids >= limit fail */
+  int all;
   uint64_t stack[64];
 } pod_filter;
 
-static int filter_init(pod_filter *f, const uint32_t *pods, size_t n_pods) {
-  f->bits = NULL;
-  f->words = 0;
-  if (n_pods == 0)
+static int filter_init(pod_filter *f, uint32_t n_interned, const uint32_t *pods,
+                       size_t n_pods) {
+  f->bits = f->stack;
+  f->all = n_pods == 0;
+  f->limit = f->all ? KVIDX__TAG_ALIVE : n_interned;
+  if (f->all)
     return 0;
-  uint32_t max = 0;
-  for (size_t i = 0; i < n_pods; i++)
-    max = pods[i] > max ? pods[i] : max;
-  f->words = (size_t)max / 64 + 1;
-  f->bits = f->words <= 64 ? f->stack : calloc(f->words, sizeof *f->bits);
-  if (f->bits == NULL)
+  size_t words = (size_t)n_interned / 64 + 1;
+  if (words > sizeof f->stack / sizeof f->stack[0] &&
+      (f->bits = malloc(words * sizeof *f->bits)) == NULL)
     return KVIDX_ENOMEM;
-  memset(f->bits, 0, f->words * sizeof *f->bits);
+  memset(f->bits, 0, words * sizeof *f->bits);
   for (size_t i = 0; i < n_pods; i++)
     f->bits[pods[i] / 64] |= 1ull << (pods[i] % 64);
   return 0;
-}
-
-static inline int filter_pass(const pod_filter *f, uint32_t pod) {
-  if (f->words == 0)
-    return 1;
-  return pod / 64 < f->words && ((f->bits[pod / 64] >> (pod % 64)) & 1u);
 }
 
 /* Holder output buffer of one lookup (on the stack until it is too small). */
@@ -835,42 +928,122 @@ static int buf_reserve(holder_buf *b, size_t n) {
   return 0;
 }
 
-/* Copies the live, eligible holders of keys[i] into buf. Returns their number,
- * 0 when the key is absent, or a negative error. Takes the read lock. */
-static int lookup_key(mem_index *m, model_table *mt, uint64_t key, uint64_t h,
-                      const pod_filter *f, holder_buf *buf) {
-  shard *sh = shard_of(mt, h);
-  kvidx__rw_rdlock(&sh->lock);
-  size_t pos = shard_find(sh, key, h);
-  int k = 0;
-  if (pos != SIZE_MAX) {
-    slot *s = &sh->slots[pos];
-    /* b is read atomically: other readers may be raising its age bits. */
-    uint32_t b = __atomic_load_n(&s->b, __ATOMIC_RELAXED);
-    uint64_t one = holder_pack(s->a, b & ~AGE_MASK);
-    const uint64_t *hs =
-        (s->a & SLOT_EXT) ? &sh->arena[s->a & ~SLOT_EXT] : &one;
-    uint32_t n = (s->a & SLOT_EXT) ? (b & EXT_COUNT_MASK) : 1u;
-    if (buf_reserve(buf, n) != 0) {
-      kvidx__rw_rdunlock(&sh->lock);
-      return KVIDX_ENOMEM;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-      uint32_t tag = kvidx__inc_tag(&m->reg, holder_inc(hs[i]));
-      if (!(tag & KVIDX__TAG_ALIVE))
-        continue;
-      uint32_t pod = tag & ~KVIDX__TAG_ALIVE;
-      if (!filter_pass(f, pod))
-        continue;
-      buf->v[k].pod = pod;
-      buf->v[k].tiers = tier_bits(holder_counts(hs[i]));
-      k++;
-    }
-    if (k > 0 && (b >> AGE_SHIFT) < AGE_HIT)
-      __atomic_fetch_or(&s->b, AGE_HIT << AGE_SHIFT, __ATOMIC_RELAXED);
+/* Converts n holders to the live, eligible ones in out[] and returns their
+ * number (out has room for n). The tag of a live incarnation is
+ * pod | ALIVE, so tag ^ ALIVE is the pod id when alive and >= 2^31
+ * (failing the limit) when not: one compare tests both. A pod interned
+ * after the filter was built fails too (its id is past the bitmap), as a
+ * pod added concurrently may. Runs for every holder of every key: the
+ * filter is copied to locals (out[] could alias it for the compiler) and
+ * each holder is written unconditionally, the count advancing only when it
+ * passes. */
+static inline int emit_holders(mem_index *m, const pod_filter *f,
+                               kvidx_holder *out, const uint64_t *hs,
+                               uint32_t n) {
+  const uint64_t *bits = f->bits;
+  uint32_t limit = f->limit;
+  int all = f->all, k = 0;
+  for (uint32_t j = 0; j < n; j++) {
+    uint64_t hd = __atomic_load_n(&hs[j], __ATOMIC_RELAXED);
+    uint32_t pod = kvidx__inc_tag(&m->reg, holder_inc(hd)) ^ KVIDX__TAG_ALIVE;
+    int pass = pod < limit && (all || ((bits[pod / 64] >> (pod % 64)) & 1u));
+    out[k].pod = pod;
+    out[k].tiers = tier_bits(holder_counts(hd));
+    k += pass;
   }
-  kvidx__rw_rdunlock(&sh->lock);
   return k;
+}
+
+/* Outcome of one optimistic read of a key. */
+enum { READ_OK, READ_TORN, READ_NOMEM };
+
+/* Puts the live, eligible holders of key into buf->v (*k of them; 0 when the
+ * key is absent) and points *hit at its slot. Nothing here is trusted until
+ * the caller validates the sequence: a writer may be halfway through, so
+ * every index is bounds-checked, and a probe that meets no empty slot or an
+ * offset past the arena is reported as READ_TORN. Incarnation tags are
+ * atomics of their own, so reading them speculatively is harmless. */
+static int read_holders(mem_index *m, shard *sh, uint64_t key, uint64_t h,
+                        const pod_filter *f, holder_buf *buf, int *k,
+                        slot **hit) {
+  size_t mask = atomic_load_explicit(&sh->r_mask, memory_order_acquire);
+  slot *slots = atomic_load_explicit(&sh->r_slots, memory_order_acquire);
+  *k = 0;
+  size_t i = (size_t)h & mask;
+  for (size_t step = 0; step <= mask; step++, i = (i + 1) & mask) {
+    slot *s = &slots[i];
+    uint32_t a = __atomic_load_n(&s->a, __ATOMIC_RELAXED);
+    if (a == SLOT_EMPTY)
+      return READ_OK;
+    if (__atomic_load_n(&s->key, __ATOMIC_RELAXED) != key)
+      continue;
+    uint32_t b = get_b(s);
+    *hit = s;
+    if (!(a & SLOT_EXT)) {
+      uint64_t one = holder_pack(a, b & ~AGE_MASK);
+      *k = emit_holders(m, f, buf->v, &one, 1);
+      return READ_OK;
+    }
+    uint32_t off = a & ~SLOT_EXT, count = b & EXT_COUNT_MASK;
+    uint32_t cap = atomic_load_explicit(&sh->r_arena_cap, memory_order_acquire);
+    const uint64_t *arena =
+        atomic_load_explicit(&sh->r_arena, memory_order_acquire);
+    if ((uint64_t)off + count > cap)
+      return READ_TORN;
+    if (buf_reserve(buf, count) != 0)
+      return READ_NOMEM;
+    *k = emit_holders(m, f, buf->v, &arena[off], count);
+    return READ_OK;
+  }
+  return READ_TORN;
+}
+
+/* Copies the live, eligible holders of key into buf->v. Returns their
+ * number, 0 when the key is absent, or KVIDX_ENOMEM. */
+static int lookup_key(mem_index *m, shard *sh, uint64_t key, uint64_t h,
+                      const pod_filter *f, holder_buf *buf) {
+  int k;
+  slot *hit = NULL;
+  for (;;) {
+    uint32_t seq = kvidx__seq_read_begin(&sh->lock);
+    int st = read_holders(m, sh, key, h, f, buf, &k, &hit);
+    if (!kvidx__seq_read_valid(&sh->lock, seq))
+      continue;
+    if (st == READ_NOMEM)
+      return KVIDX_ENOMEM;
+    if (st == READ_OK)
+      break;
+  }
+  /* The slot may have moved since the read; then this raises some other
+   * slot's age, which only makes eviction a little less exact. */
+  if (k > 0)
+    age_touch(hit, AGE_HIT);
+  return k;
+}
+
+static int lookup_keys(mem_index *m, model_table *mt, const uint64_t *keys,
+                       size_t n, const pod_filter *f, holder_buf *buf,
+                       kvidx_lookup_fn cb, void *userdata) {
+  /* Hashes computed by the prefetch stage, reused LOOKUP_SLOT_AHEAD keys
+   * later (ring of HASH_RING > LOOKUP_SLOT_AHEAD entries). */
+  uint64_t ring[HASH_RING];
+  for (size_t p = 0; p < LOOKUP_SLOT_AHEAD && p < n; p++)
+    ring[p % HASH_RING] = prefetch_slot(mt, keys[p]);
+  size_t i = 0;
+  for (; i < n; i++) {
+    if (i + LOOKUP_SLOT_AHEAD < n)
+      ring[(i + LOOKUP_SLOT_AHEAD) % HASH_RING] =
+          prefetch_slot(mt, keys[i + LOOKUP_SLOT_AHEAD]);
+    uint64_t h = ring[i % HASH_RING];
+    int k = lookup_key(m, shard_of(mt, h), keys[i], h, f, buf);
+    if (k < 0)
+      return k;
+    if (k == 0)
+      break;
+    if (cb(userdata, i, buf->v, (size_t)k) != 0)
+      return (int)i + 1; /* a key handed to cb counts as reported */
+  }
+  return (int)i;
 }
 
 static int mem_lookup(kvidx_index *idx, uint32_t model, const uint64_t *keys,
@@ -881,35 +1054,19 @@ static int mem_lookup(kvidx_index *idx, uint32_t model, const uint64_t *keys,
   if (mt == NULL)
     return 0;
   pod_filter f;
-  if (filter_init(&f, pods, n_pods) != 0)
+  if (filter_init(&f, kvidx__intern_count(&idx->pods), pods, n_pods) != 0)
     return KVIDX_ENOMEM;
   holder_buf buf;
   buf.v = buf.stack;
   buf.cap = sizeof buf.stack / sizeof buf.stack[0];
-  int rc = 0;
-  size_t i = 0;
-  /* Hashes computed by the prefetch stage, reused LOOKUP_SLOT_AHEAD keys
-   * later (ring of HASH_RING >= LOOKUP_SLOT_AHEAD + 1 entries). */
-  uint64_t ring[HASH_RING];
-  for (size_t p = 0; p < LOOKUP_SLOT_AHEAD && p < n; p++)
-    ring[p % HASH_RING] = prefetch_slot(mt, keys[p]);
-  for (; i < n; i++) {
-    if (i + LOOKUP_SLOT_AHEAD < n)
-      ring[(i + LOOKUP_SLOT_AHEAD) % HASH_RING] =
-          prefetch_slot(mt, keys[i + LOOKUP_SLOT_AHEAD]);
-    int k = lookup_key(m, mt, keys[i], ring[i % HASH_RING], &f, &buf);
-    if (k < 0)
-      rc = k;
-    if (k <= 0 || cb(userdata, i, buf.v, (size_t)k) != 0) {
-      i += (k > 0); /* a key handed to cb counts as reported */
-      break;
-    }
-  }
+  uint64_t token = kvidx__epoch_enter(&m->epoch);
+  int rc = lookup_keys(m, mt, keys, n, &f, &buf, cb, userdata);
+  kvidx__epoch_exit(&m->epoch, token);
   if (buf.v != buf.stack)
     free(buf.v);
   if (f.bits != f.stack)
     free(f.bits);
-  return rc != 0 ? rc : (int)i;
+  return rc;
 }
 
 /* ---- engine keys -> request keys -----------------------------------------*/
@@ -1109,6 +1266,7 @@ static void mem_free(kvidx_index *idx) {
     if (mt != NULL)
       model_table_free(m, mt);
   }
+  kvidx__epoch_destroy(&m->epoch); /* before the pool its tables go to */
   kvidx__table_pool_destroy(&m->tables);
   kvidx__pod_registry_destroy(&m->reg);
   pthread_mutex_destroy(&m->model_lock);
@@ -1153,6 +1311,7 @@ int kvidx_index_new_memory(const kvidx_index_opts *opts, kvidx_index **out) {
   }
   pthread_mutex_init(&m->model_lock, NULL);
   kvidx__table_pool_init(&m->tables);
+  kvidx__epoch_init(&m->epoch);
   *out = &m->base;
   return 0;
 }

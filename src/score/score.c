@@ -46,6 +46,8 @@ int kvidx_tier_weights_set(kvidx_tier_weights *w, const char *tier,
   return 0;
 }
 
+#define TIER_BITS ((1u << KVIDX_TIER_COUNT) - 1u)
+
 typedef struct {
   double best[1u << KVIDX_TIER_COUNT]; /* best weight per tier bit set */
   uint32_t *run;                       /* prefix length held, per pod */
@@ -82,25 +84,39 @@ static int grow(score_state *st, uint32_t pod) {
   return 0;
 }
 
+/* Block 0: every holder starts a run (grows the arrays for a pod interned
+ * since the call began). */
+static int on_first_key(score_state *st, const kvidx_holder *holders,
+                        size_t n) {
+  for (size_t k = 0; k < n; k++) {
+    uint32_t pod = holders[k].pod;
+    if (pod >= st->n_pods && (st->rc = grow(st, pod)) != 0)
+      return 1;
+    if (st->run[pod] != 0)
+      continue; /* (the index reports each pod once; be safe) */
+    st->touched[st->n_touched++] = pod;
+    st->run[pod] = 1;
+    st->score[pod] = st->best[holders[k].tiers & TIER_BITS];
+  }
+  return st->n_touched == 0;
+}
+
+/* Later blocks: only a pod whose run reaches block i extends it. This loop
+ * runs for every holder of every block, so it is kept branch-light. */
 static int on_key(void *userdata, size_t i, const kvidx_holder *holders,
                   size_t n) {
   score_state *st = userdata;
+  if (i == 0)
+    return on_first_key(st, holders, n);
+  uint32_t *run = st->run, n_pods = st->n_pods, next = (uint32_t)i + 1;
   size_t active = 0;
   for (size_t k = 0; k < n; k++) {
     uint32_t pod = holders[k].pod;
-    if (pod >= st->n_pods) {
-      if (i != 0)
-        continue; /* did not hold block 0: scores 0, as if absent */
-      if ((st->rc = grow(st, pod)) != 0)
-        return 1;
-    }
-    if (st->run[pod] != i)
+    /* A pod past the arrays did not hold block 0: scores 0, as if absent. */
+    if (pod >= n_pods || run[pod] != i)
       continue;
-    if (i == 0)
-      st->touched[st->n_touched++] = pod;
-    st->run[pod] = (uint32_t)i + 1;
-    st->score[pod] +=
-        st->best[holders[k].tiers & ((1u << KVIDX_TIER_COUNT) - 1)];
+    run[pod] = next;
+    st->score[pod] += st->best[holders[k].tiers & TIER_BITS];
     active++;
   }
   return active == 0; /* no pod still holds the whole prefix: stop */

@@ -284,5 +284,94 @@ TEST(interning_races) {
   kvidx_index_free(idx);
 }
 
+/* ---- growth under lock-free readers -------------------------------------*/
+/* Lookups read tables and holder arenas without a lock; a writer that grows
+ * them retires the old ones, freed only once no lookup can be reading them.
+ * Here two writers grow every shard's table from its initial size through
+ * several doublings and its arena too (every key gets two pods), while
+ * readers walk a chain held by three pods (so its holders live in the
+ * arenas being replaced): it must always be found whole with exactly those
+ * three pods. TSan/ASan would flag a read of freed memory. */
+
+enum { GROW_KEYS = 64 * 320, CHAIN = 64, GROW_WRITERS = 2 };
+static uint32_t chain_pods[3], grow_pods[GROW_WRITERS][2];
+static uint64_t chain_keys[CHAIN];
+
+static void *grower(void *arg) {
+  int w = (int)(intptr_t)arg;
+  uint64_t batch[64];
+  for (uint64_t i = 0; i < GROW_KEYS; i += 64) {
+    for (uint64_t j = 0; j < 64; j++)
+      batch[j] = ((uint64_t)w << 40 | (i + j)) * 0x9E3779B97F4A7C15ull + 3;
+    for (int p = 0; p < 2; p++)
+      CHECK_OK(kvidx_index_add(idx, model_id, grow_pods[w][p], KVIDX_TIER_GPU,
+                               batch, 64));
+  }
+  atomic_fetch_add(&writers_done, 1);
+  return NULL;
+}
+
+static int check_chain(void *ud, size_t i, const kvidx_holder *h, size_t n) {
+  int *ok = ud;
+  (void)i;
+  unsigned seen = 0;
+  for (size_t j = 0; j < n; j++)
+    for (unsigned c = 0; c < 3; c++)
+      if (h[j].pod == chain_pods[c] && h[j].tiers == 1u << KVIDX_TIER_GPU)
+        seen |= 1u << c;
+  if (n != 3 || seen != 7)
+    *ok = 0;
+  return 0;
+}
+
+static void *chain_reader(void *arg) {
+  (void)arg;
+  while (atomic_load(&writers_done) < GROW_WRITERS) {
+    int ok = 1;
+    int rc = kvidx_index_lookup(idx, model_id, chain_keys, CHAIN, NULL, 0,
+                                check_chain, &ok);
+    if (rc != CHAIN || !ok)
+      atomic_fetch_add(&reader_failures, 1);
+  }
+  return NULL;
+}
+
+TEST(growth_under_readers) {
+  CHECK_OK(kvidx_index_new_memory(NULL, &idx));
+  CHECK_OK(kvidx_index_model_id(idx, "m", &model_id));
+  for (int c = 0; c < 3; c++) {
+    char name[16];
+    snprintf(name, sizeof name, "chain-%d", c);
+    CHECK_OK(kvidx_index_pod_id(idx, name, &chain_pods[c]));
+  }
+  for (int w = 0; w < GROW_WRITERS; w++)
+    for (int p = 0; p < 2; p++) {
+      char name[16];
+      snprintf(name, sizeof name, "g%d-%d", w, p);
+      CHECK_OK(kvidx_index_pod_id(idx, name, &grow_pods[w][p]));
+    }
+  for (uint64_t i = 0; i < CHAIN; i++)
+    chain_keys[i] = i * 0x9E3779B97F4A7C15ull + 5;
+  for (int c = 0; c < 3; c++)
+    CHECK_OK(kvidx_index_add(idx, model_id, chain_pods[c], KVIDX_TIER_GPU,
+                             chain_keys, CHAIN));
+  kvidx_index_stats before;
+  CHECK_OK(kvidx_index_get_stats(idx, &before));
+  pthread_t th[GROW_WRITERS + READERS];
+  for (int i = 0; i < GROW_WRITERS; i++)
+    CHECK(pthread_create(&th[i], NULL, grower, (void *)(intptr_t)i) == 0);
+  for (int i = 0; i < READERS; i++)
+    CHECK(pthread_create(&th[GROW_WRITERS + i], NULL, chain_reader, NULL) == 0);
+  for (int i = 0; i < GROW_WRITERS + READERS; i++)
+    pthread_join(th[i], NULL);
+  CHECK_EQ_INT(atomic_load(&reader_failures), 0);
+  kvidx_index_stats st;
+  CHECK_OK(kvidx_index_get_stats(idx, &st));
+  CHECK_EQ_U64(st.keys, CHAIN + (uint64_t)GROW_WRITERS * GROW_KEYS);
+  CHECK_EQ_U64(st.entries, 3 * CHAIN + 2 * (uint64_t)GROW_WRITERS * GROW_KEYS);
+  CHECK(st.bytes > 4 * before.bytes); /* the tables really grew */
+  kvidx_index_free(idx);
+}
+
 TEST_MAIN(TEST_CASE(readers_and_writers), TEST_CASE(eviction_under_load),
-          TEST_CASE(interning_races))
+          TEST_CASE(interning_races), TEST_CASE(growth_under_readers))
