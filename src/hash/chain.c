@@ -50,6 +50,8 @@ static void layout_init(layout *L, uint8_t *b, kvidx_hash_algo algo, size_t bs,
   L->bs = bs;
   L->parent_len = parent_len;
   L->put_tokens = kvidx__token_encoder_for(L->pickle);
+  /* put_head16 reads back the first 32 bytes before the parent is there. */
+  memset(b, 0, 32);
   size_t p = 0;
   if (L->pickle) {
     /* PROTO 5, FRAME (length patched per block), SHORT_BINBYTES n. */
@@ -146,11 +148,10 @@ __extension__ typedef unsigned __int128 u128;
  * store are forwarded. The other 16 bytes are read back from b, where they
  * were written a block earlier.
  */
-static inline void put_head16(uint8_t *b, unsigned at, const uint8_t *parent) {
-  u128 lo, hi, par;
+static inline void put_head16(uint8_t *b, unsigned at, u128 par) {
+  u128 lo, hi;
   memcpy(&lo, b, 16);
   memcpy(&hi, b + 16, 16);
-  memcpy(&par, parent, 16);
   unsigned sh = 8 * at;
   u128 ones = ~(u128)0;
   lo = (lo & ~(ones << sh)) | par << sh;
@@ -164,19 +165,56 @@ static inline void put_head16(uint8_t *b, unsigned at, const uint8_t *parent) {
       _mm_set_epi64x((long long)(uint64_t)(hi >> 64), (long long)(uint64_t)hi));
 }
 
-/* put_parent for the XXH3 layouts (pickle: parent at 13, CBOR: at 2), with
- * the offsets constant so that the shifts are. */
-static inline void put_parent_xxh(const layout *L, uint8_t *b,
-                                  const uint8_t *parent) {
-  if (L->parent_len == 16 && L->parent_at == 13)
-    put_head16(b, 13, parent);
-  else if (L->parent_len == 16 && L->parent_at == 2)
-    put_head16(b, 2, parent);
+/* The XXH3 layouts put the 16-byte parent at 13 (pickle) or 2 (CBOR);
+ * called with the offset constant so that the shifts are. */
+static inline void put_parent_xxh(const layout *L, uint8_t *b, u128 par) {
+  if (L->parent_at == 13)
+    put_head16(b, 13, par);
   else
-    put_parent(L, b, parent);
+    put_head16(b, 2, par);
 }
-#else
-#define put_parent_xxh put_parent
+
+static inline u128 bswap_words(uint64_t high64, uint64_t low64) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  high64 = __builtin_bswap64(high64);
+  low64 = __builtin_bswap64(low64);
+#endif
+  return (u128)low64 << 64 | high64;
+}
+
+/*
+ * chain_loop() for the XXH3 algorithms: the digest goes from XXH3's result
+ * registers straight into the next block's head (not through memory, which
+ * would add a store-to-load round trip to every block's dependency chain).
+ */
+CHAIN_INLINE void
+chain_loop_xxh(const layout *L, int pickle, int simd, uint8_t (*buf)[CHAIN_BUF],
+               const uint8_t *parent, const uint32_t *tokens, size_t i,
+               size_t n_blocks, kvidx_digest *out_digests, uint64_t *out_keys) {
+  size_t bs = L->bs;
+  u128 par;
+  memcpy(&par, parent, 16);
+  size_t next_len = put_body(L, pickle, simd, buf[i & 1], tokens + i * bs);
+  for (; i < n_blocks; i++) {
+    uint8_t *b = buf[i & 1];
+    size_t len = next_len;
+    if (i + 1 < n_blocks)
+      next_len =
+          put_body(L, pickle, simd, buf[(i + 1) & 1], tokens + (i + 1) * bs);
+    put_parent_xxh(L, b, par);
+    XXH128_hash_t h = XXH3_128bits(b, len);
+    par = bswap_words(h.high64, h.low64);
+    if (out_digests) {
+      kvidx_digest *d = &out_digests[i];
+      memcpy(d->bytes, &par, 16);
+      memset(d->bytes + 16, 0, 16);
+      d->len = 16;
+    }
+    if (out_keys)
+      out_keys[i] = h.low64;
+  }
+}
+#define HAVE_CHAIN_LOOP_XXH 1
 #endif
 
 static inline uint64_t load_be64(const uint8_t *p) {
@@ -236,10 +274,7 @@ CHAIN_INLINE void chain_loop(const layout *L, int pickle, int sha, int simd,
     if (i + 1 < n_blocks)
       next_len =
           put_body(L, pickle, simd, buf[(i + 1) & 1], tokens + (i + 1) * bs);
-    if (sha)
-      put_parent(L, b, parent);
-    else
-      put_parent_xxh(L, b, parent);
+    put_parent(L, b, parent);
     kvidx_digest *d = out_digests ? &out_digests[i] : &scratch[i & 1];
     uint64_t key = digest_block(sha, b, len, d);
     if (out_keys)
@@ -284,6 +319,13 @@ void kvidx__hash_chain_plain(kvidx_hash_algo algo, const uint8_t *parent,
   }
   layout_init(&L, buf[0], algo, bs, digest_len);
   layout_init(&L, buf[1], algo, bs, digest_len);
+#if defined(HAVE_CHAIN_LOOP_XXH)
+  if (!sha) {
+    chain_loop_xxh(&L, pickle, simd, buf, parent, tokens, i, n_blocks,
+                   out_digests, out_keys);
+    return;
+  }
+#endif
   chain_loop(&L, pickle, sha, simd, buf, parent, tokens, i, n_blocks,
              out_digests, out_keys);
 }

@@ -336,8 +336,13 @@ static int mm_keys(const call_extra *c, size_t *idx, uint64_t start,
   return 0;
 }
 
-static int hash_one(kvidx_hash_algo algo, const kvidx__block_tuple *t,
-                    kvidx_digest *out) {
+/* Not inlined: its 4 KiB emitter then never shares kvidx_hash_blocks'
+ * frame with chain.c's buffers (stack stays ~8 KiB, as hash.h says). */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int
+hash_one(kvidx_hash_algo algo, const kvidx__block_tuple *t, kvidx_digest *out) {
   kvidx__emitter e;
   kvidx__emit_init(&e, algo, KVIDX__EMIT_DIGEST);
   if (is_pickle(algo)) {
