@@ -15,31 +15,9 @@
  * stored, and the digest is taken in one call. The bytes are exactly those
  * of the general path (tests/hash/test_hash.c compares the two).
  */
-#include "hash/hash_internal.h"
+#include "hash/chain_loop.h"
 
-/* Longest prefix: pickle header (11) + SHORT_BINBYTES head (2) + parent +
- * MEMOIZE + MARK. */
-#define CHAIN_PREFIX_MAX (11 + 2 + KVIDX_DIGEST_MAX + 2)
-/* Longest tail (pickle TUPLE MEMOIZE NONE TUPLE3 MEMOIZE STOP), stored as
- * one 8-byte word. */
-#define CHAIN_TAIL_STORE 8
-/* One block's buffer, a whole number of cache lines. */
-#define CHAIN_BUF                                                              \
-  ((CHAIN_PREFIX_MAX + 7 * KVIDX_HASH_CHAIN_MAX_TOKENS + CHAIN_TAIL_STORE +    \
-    KVIDX_HASH_TOKEN_SLACK + 63) /                                             \
-   64 * 64)
-
-typedef struct {
-  int pickle;
-  int sha;
-  size_t bs;
-  size_t parent_len;
-  size_t parent_at; /* offset of the parent digest bytes */
-  size_t tokens_at; /* offset of the first token */
-  uint64_t tail;    /* the bytes after the tokens, little-endian */
-  size_t tail_len;
-  kvidx__token_encoder put_tokens;
-} layout;
+typedef kvidx__chain_layout layout;
 
 /* Writes the constant prefix bytes for a parent of parent_len bytes into b
  * and fills L. */
@@ -91,12 +69,6 @@ static void layout_init(layout *L, uint8_t *b, kvidx_hash_algo algo, size_t bs,
   L->tail_len = 1;
 }
 
-#if defined(__GNUC__)
-#define CHAIN_INLINE static inline __attribute__((always_inline))
-#else
-#define CHAIN_INLINE static inline
-#endif
-
 /* The token encoder, called directly (no indirect call per block). */
 CHAIN_INLINE uint8_t *put_tokens(int pickle, int simd, uint8_t *d,
                                  const uint32_t *tok, size_t n) {
@@ -134,87 +106,19 @@ static inline void put_parent(const layout *L, uint8_t *b,
     memcpy(b + L->parent_at, parent, L->parent_len);
 }
 
-#if defined(__SIZEOF_INT128__) && defined(__SSE2__)
-#include <emmintrin.h>
-__extension__ typedef unsigned __int128 u128;
-
-/*
- * Writes a 16-byte parent at byte `at` (at + 16 <= 32) by rewriting the
- * whole first 32 bytes of b with two 16-byte stores. XXH3 reads its input
- * with 8-byte loads at offsets 0, 8, 16, 24 (and 16-byte loads at 0, 16 for
- * long inputs); a load that spans two stores still in flight cannot be
- * forwarded and waits for them to reach the cache, which put the digest's
- * latency chain behind every store of the block. Loads contained in one
- * store are forwarded. The other 16 bytes are read back from b, where they
- * were written a block earlier.
- */
-static inline void put_head16(uint8_t *b, unsigned at, u128 par) {
-  u128 lo, hi;
-  memcpy(&lo, b, 16);
-  memcpy(&hi, b + 16, 16);
-  unsigned sh = 8 * at;
-  u128 ones = ~(u128)0;
-  lo = (lo & ~(ones << sh)) | par << sh;
-  if (sh != 0)
-    hi = (hi & ~(ones >> (128 - sh))) | par >> (128 - sh);
-  _mm_storeu_si128(
-      (__m128i *)(void *)b,
-      _mm_set_epi64x((long long)(uint64_t)(lo >> 64), (long long)(uint64_t)lo));
-  _mm_storeu_si128(
-      (__m128i *)(void *)(b + 16),
-      _mm_set_epi64x((long long)(uint64_t)(hi >> 64), (long long)(uint64_t)hi));
-}
-
-/* The XXH3 layouts put the 16-byte parent at 13 (pickle) or 2 (CBOR);
- * called with the offset constant so that the shifts are. */
-static inline void put_parent_xxh(const layout *L, uint8_t *b, u128 par) {
-  if (L->parent_at == 13)
-    put_head16(b, 13, par);
+#if defined(KVIDX_CHAIN_XXH)
+/* The portable XXH3 chain: the template with the portable encoders. */
+static void chain_xxh_portable(const layout *L, uint8_t (*buf)[CHAIN_BUF],
+                               const uint8_t *parent, const uint32_t *tokens,
+                               size_t i, size_t n_blocks,
+                               kvidx_digest *out_digests, uint64_t *out_keys) {
+  if (L->pickle)
+    kvidx__chain_xxh_run(L, 1, kvidx__pickle_tokens_scalar, buf, parent, tokens,
+                         i, n_blocks, out_digests, out_keys);
   else
-    put_head16(b, 2, par);
+    kvidx__chain_xxh_run(L, 0, kvidx__cbor_tokens_scalar, buf, parent, tokens,
+                         i, n_blocks, out_digests, out_keys);
 }
-
-static inline u128 bswap_words(uint64_t high64, uint64_t low64) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  high64 = __builtin_bswap64(high64);
-  low64 = __builtin_bswap64(low64);
-#endif
-  return (u128)low64 << 64 | high64;
-}
-
-/*
- * chain_loop() for the XXH3 algorithms: the digest goes from XXH3's result
- * registers straight into the next block's head (not through memory, which
- * would add a store-to-load round trip to every block's dependency chain).
- */
-CHAIN_INLINE void
-chain_loop_xxh(const layout *L, int pickle, int simd, uint8_t (*buf)[CHAIN_BUF],
-               const uint8_t *parent, const uint32_t *tokens, size_t i,
-               size_t n_blocks, kvidx_digest *out_digests, uint64_t *out_keys) {
-  size_t bs = L->bs;
-  u128 par;
-  memcpy(&par, parent, 16);
-  size_t next_len = put_body(L, pickle, simd, buf[i & 1], tokens + i * bs);
-  for (; i < n_blocks; i++) {
-    uint8_t *b = buf[i & 1];
-    size_t len = next_len;
-    if (i + 1 < n_blocks)
-      next_len =
-          put_body(L, pickle, simd, buf[(i + 1) & 1], tokens + (i + 1) * bs);
-    put_parent_xxh(L, b, par);
-    XXH128_hash_t h = XXH3_128bits(b, len);
-    par = bswap_words(h.high64, h.low64);
-    if (out_digests) {
-      kvidx_digest *d = &out_digests[i];
-      memcpy(d->bytes, &par, 16);
-      memset(d->bytes + 16, 0, 16);
-      d->len = 16;
-    }
-    if (out_keys)
-      out_keys[i] = h.low64;
-  }
-}
-#define HAVE_CHAIN_LOOP_XXH 1
 #endif
 
 static inline uint64_t load_be64(const uint8_t *p) {
@@ -319,10 +223,17 @@ void kvidx__hash_chain_plain(kvidx_hash_algo algo, const uint8_t *parent,
   }
   layout_init(&L, buf[0], algo, bs, digest_len);
   layout_init(&L, buf[1], algo, bs, digest_len);
-#if defined(HAVE_CHAIN_LOOP_XXH)
+#if defined(KVIDX_CHAIN_XXH)
   if (!sha) {
-    chain_loop_xxh(&L, pickle, simd, buf, parent, tokens, i, n_blocks,
-                   out_digests, out_keys);
+#if defined(KVIDX_HASH_HAVE_AVX512)
+    if (simd) {
+      kvidx__chain_xxh_avx512(&L, buf, parent, tokens, i, n_blocks, out_digests,
+                              out_keys);
+      return;
+    }
+#endif
+    chain_xxh_portable(&L, buf, parent, tokens, i, n_blocks, out_digests,
+                       out_keys);
     return;
   }
 #endif

@@ -13,7 +13,7 @@
  * Compiled for x86-64 with GCC or clang only; the functions carry their own
  * target attribute and are called only after tokens.c has checked the CPU.
  */
-#include "hash/hash_internal.h"
+#include "hash/chain_loop.h"
 
 #if defined(KVIDX_HASH_HAVE_AVX512)
 #include <immintrin.h>
@@ -105,8 +105,10 @@ AVX512_TARGET static inline uint8_t *encode8(uint8_t *d, const uint32_t *tok,
   return d + _mm_popcnt_u64(bytes);
 }
 
-AVX512_TARGET uint8_t *
-kvidx__pickle_tokens_avx512(uint8_t *d, const uint32_t *tok, size_t n) {
+/* The encoders, inlined into the AVX-512 chain loop below and wrapped as
+ * kvidx__*_tokens_avx512 for the general serializers. */
+AVX512_TARGET static inline uint8_t *
+pickle_tokens(uint8_t *d, const uint32_t *tok, size_t n) {
   const __m512i class_of_lz = _mm512_loadu_si512(pickle_class_of_lz);
   const __m512i classes = _mm512_loadu_si512(pickle_classes);
   size_t i = 0;
@@ -117,8 +119,8 @@ kvidx__pickle_tokens_avx512(uint8_t *d, const uint32_t *tok, size_t n) {
   return d;
 }
 
-AVX512_TARGET uint8_t *
-kvidx__cbor_tokens_avx512(uint8_t *d, const uint32_t *tok, size_t n) {
+AVX512_TARGET static inline uint8_t *
+cbor_tokens(uint8_t *d, const uint32_t *tok, size_t n) {
   const __m512i class_of_lz = _mm512_loadu_si512(cbor_class_of_lz);
   const __m512i classes = _mm512_loadu_si512(cbor_classes);
   size_t i = 0;
@@ -128,5 +130,30 @@ kvidx__cbor_tokens_avx512(uint8_t *d, const uint32_t *tok, size_t n) {
     d = encode8(d, tok + i, (unsigned)(n - i), class_of_lz, classes, 1);
   return d;
 }
+
+AVX512_TARGET uint8_t *
+kvidx__pickle_tokens_avx512(uint8_t *d, const uint32_t *tok, size_t n) {
+  return pickle_tokens(d, tok, n);
+}
+
+AVX512_TARGET uint8_t *
+kvidx__cbor_tokens_avx512(uint8_t *d, const uint32_t *tok, size_t n) {
+  return cbor_tokens(d, tok, n);
+}
+
+#if defined(KVIDX_CHAIN_XXH)
+AVX512_TARGET void
+kvidx__chain_xxh_avx512(const kvidx__chain_layout *L, uint8_t (*buf)[CHAIN_BUF],
+                        const uint8_t *parent, const uint32_t *tokens, size_t i,
+                        size_t n_blocks, kvidx_digest *out_digests,
+                        uint64_t *out_keys) {
+  if (L->pickle)
+    kvidx__chain_xxh_run(L, 1, pickle_tokens, buf, parent, tokens, i, n_blocks,
+                         out_digests, out_keys);
+  else
+    kvidx__chain_xxh_run(L, 0, cbor_tokens, buf, parent, tokens, i, n_blocks,
+                         out_digests, out_keys);
+}
+#endif
 
 #endif

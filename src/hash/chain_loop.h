@@ -1,0 +1,151 @@
+/*
+ * chain_loop.h: the fixed block layout of chain.c and the XXH3 chain loop,
+ * shared by chain.c (portable token encoders) and tokens_avx512.c (the same
+ * loop compiled for AVX-512 with its encoder inlined). Internal.
+ */
+#ifndef KVIDX_HASH_CHAIN_LOOP_H
+#define KVIDX_HASH_CHAIN_LOOP_H
+
+#include "hash/hash_internal.h"
+
+/* Longest prefix: pickle header (11) + SHORT_BINBYTES head (2) + parent +
+ * MEMOIZE + MARK. */
+#define CHAIN_PREFIX_MAX (11 + 2 + KVIDX_DIGEST_MAX + 2)
+/* Longest tail (pickle TUPLE MEMOIZE NONE TUPLE3 MEMOIZE STOP), stored as
+ * one 8-byte word. */
+#define CHAIN_TAIL_STORE 8
+/* One block's buffer, a whole number of cache lines. */
+#define CHAIN_BUF                                                              \
+  ((CHAIN_PREFIX_MAX + 7 * KVIDX_HASH_CHAIN_MAX_TOKENS + CHAIN_TAIL_STORE +    \
+    KVIDX_HASH_TOKEN_SLACK + 63) /                                             \
+   64 * 64)
+
+typedef struct {
+  int pickle;
+  int sha;
+  size_t bs;
+  size_t parent_len;
+  size_t parent_at; /* offset of the parent digest bytes */
+  size_t tokens_at; /* offset of the first token */
+  uint64_t tail;    /* the bytes after the tokens, little-endian */
+  size_t tail_len;
+  kvidx__token_encoder put_tokens;
+} kvidx__chain_layout;
+
+#if defined(__GNUC__)
+#define CHAIN_INLINE static inline __attribute__((always_inline))
+#else
+#define CHAIN_INLINE static inline
+#endif
+
+/* Stores the tokens and tail of one block (and the pickle frame length)
+ * in b; returns the block's encoded length. */
+CHAIN_INLINE size_t kvidx__chain_put_body(const kvidx__chain_layout *L,
+                                          int pickle,
+                                          kvidx__token_encoder put_tokens,
+                                          uint8_t *b, const uint32_t *tok) {
+  uint8_t *end = put_tokens(b + L->tokens_at, tok, L->bs);
+  kvidx__store_le64(end, L->tail);
+  size_t len = (size_t)(end - b) + L->tail_len;
+  if (pickle)
+    kvidx__store_le64(b + 3, (uint64_t)(len - 11));
+  return len;
+}
+
+#if defined(__SIZEOF_INT128__) && defined(__SSE2__)
+#include <emmintrin.h>
+__extension__ typedef unsigned __int128 u128;
+
+/*
+ * Writes a 16-byte parent at byte `at` (at + 16 <= 32) by rewriting the
+ * whole first 32 bytes of b with two 16-byte stores. XXH3 reads its input
+ * with 8-byte loads at offsets 0, 8, 16, 24 (and 16-byte loads at 0, 16 for
+ * long inputs); a load that spans two stores still in flight cannot be
+ * forwarded and waits for them to reach the cache, which put the digest's
+ * latency chain behind every store of the block. Loads contained in one
+ * store are forwarded. The other 16 bytes are read back from b, where they
+ * were written a block earlier.
+ */
+static inline void kvidx__put_head16(uint8_t *b, unsigned at, u128 par) {
+  u128 lo, hi;
+  memcpy(&lo, b, 16);
+  memcpy(&hi, b + 16, 16);
+  unsigned sh = 8 * at;
+  u128 ones = ~(u128)0;
+  lo = (lo & ~(ones << sh)) | par << sh;
+  if (sh != 0)
+    hi = (hi & ~(ones >> (128 - sh))) | par >> (128 - sh);
+  _mm_storeu_si128(
+      (__m128i *)(void *)b,
+      _mm_set_epi64x((long long)(uint64_t)(lo >> 64), (long long)(uint64_t)lo));
+  _mm_storeu_si128(
+      (__m128i *)(void *)(b + 16),
+      _mm_set_epi64x((long long)(uint64_t)(hi >> 64), (long long)(uint64_t)hi));
+}
+
+/* The XXH3 layouts put the 16-byte parent at 13 (pickle) or 2 (CBOR);
+ * called with the offset constant so that the shifts are. */
+static inline void kvidx__put_parent_xxh(const kvidx__chain_layout *L,
+                                         uint8_t *b, u128 par) {
+  if (L->parent_at == 13)
+    kvidx__put_head16(b, 13, par);
+  else
+    kvidx__put_head16(b, 2, par);
+}
+
+static inline u128 kvidx__bswap_words(uint64_t high64, uint64_t low64) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  high64 = __builtin_bswap64(high64);
+  low64 = __builtin_bswap64(low64);
+#endif
+  return (u128)low64 << 64 | high64;
+}
+
+/*
+ * The chain loop of the XXH3 algorithms (see chain.c's chain_loop() for the
+ * pipelining), with the digest passed from XXH3's result registers straight
+ * into the next block's head, not through memory, which would add a
+ * store-to-load round trip to every block's dependency chain. A template:
+ * `put_tokens` is a constant where it is instantiated, so the encoder is
+ * inlined (chain.c: portable; tokens_avx512.c: AVX-512, its constants then
+ * loaded once per chain instead of once per block).
+ */
+CHAIN_INLINE void kvidx__chain_xxh_run(
+    const kvidx__chain_layout *L, int pickle, kvidx__token_encoder put_tokens,
+    uint8_t (*buf)[CHAIN_BUF], const uint8_t *parent, const uint32_t *tokens,
+    size_t i, size_t n_blocks, kvidx_digest *out_digests, uint64_t *out_keys) {
+  size_t bs = L->bs;
+  u128 par;
+  memcpy(&par, parent, 16);
+  size_t next_len =
+      kvidx__chain_put_body(L, pickle, put_tokens, buf[i & 1], tokens + i * bs);
+  for (; i < n_blocks; i++) {
+    uint8_t *b = buf[i & 1];
+    size_t len = next_len;
+    if (i + 1 < n_blocks)
+      next_len = kvidx__chain_put_body(L, pickle, put_tokens, buf[(i + 1) & 1],
+                                       tokens + (i + 1) * bs);
+    kvidx__put_parent_xxh(L, b, par);
+    XXH128_hash_t h = XXH3_128bits(b, len);
+    par = kvidx__bswap_words(h.high64, h.low64);
+    if (out_digests) {
+      kvidx_digest *d = &out_digests[i];
+      memcpy(d->bytes, &par, 16);
+      memset(d->bytes + 16, 0, 16);
+      d->len = 16;
+    }
+    if (out_keys)
+      out_keys[i] = h.low64;
+  }
+}
+
+/* The AVX-512 instance (tokens_avx512.c); call only when
+ * kvidx__hash_avx512_usable(). */
+void kvidx__chain_xxh_avx512(const kvidx__chain_layout *L,
+                             uint8_t (*buf)[CHAIN_BUF], const uint8_t *parent,
+                             const uint32_t *tokens, size_t i, size_t n_blocks,
+                             kvidx_digest *out_digests, uint64_t *out_keys);
+#define KVIDX_CHAIN_XXH 1
+#endif
+
+#endif
