@@ -226,12 +226,6 @@ static void table_release(void *ctx, void *p, size_t bytes) {
   kvidx__table_free(ctx, p, bytes);
 }
 
-static void arena_release(void *ctx, void *p, size_t bytes) {
-  (void)ctx;
-  (void)bytes;
-  free(p);
-}
-
 /* Publishes the writer's current table to lookups: pointer, then size. */
 static void shard_publish_table(shard *sh) {
   atomic_store_explicit(&sh->r_slots, sh->slots, memory_order_release);
@@ -263,7 +257,8 @@ static int shard_init(mem_index *m, shard *sh) {
 static void shard_destroy(mem_index *m, shard *sh) {
   if (sh->slots != NULL)
     kvidx__table_free(&m->tables, sh->slots, table_bytes(sh->mask + 1));
-  free(sh->arena);
+  kvidx__table_free(&m->tables, sh->arena,
+                    (size_t)sh->arena_cap * sizeof(uint64_t));
   kvidx__seq_destroy(&sh->lock);
 }
 
@@ -372,7 +367,7 @@ static int arena_grow(mem_index *m, shard *sh, uint32_t need) {
   kvidx__retired *node = sh->arena != NULL ? kvidx__epoch_node_new() : NULL;
   uint64_t *arena = NULL;
   if (sh->arena == NULL || node != NULL)
-    arena = malloc(cap * sizeof *arena);
+    arena = kvidx__table_alloc(&m->tables, cap * sizeof *arena);
   if (arena == NULL) {
     free(node);
     return KVIDX_ENOMEM;
@@ -383,12 +378,14 @@ static int arena_grow(mem_index *m, shard *sh, uint32_t need) {
                             (int64_t)((cap - sh->arena_cap) * sizeof *arena),
                             memory_order_relaxed);
   uint64_t *old = sh->arena;
+  size_t old_cap = sh->arena_cap;
   sh->arena = arena;
   sh->arena_cap = (uint32_t)cap;
   atomic_store_explicit(&sh->r_arena, arena, memory_order_release);
   atomic_store_explicit(&sh->r_arena_cap, (uint32_t)cap, memory_order_release);
   if (old != NULL)
-    kvidx__epoch_retire(&m->epoch, node, old, 0, arena_release, NULL);
+    kvidx__epoch_retire(&m->epoch, node, old, old_cap * sizeof *arena,
+                        table_release, &m->tables);
   return 0;
 }
 
