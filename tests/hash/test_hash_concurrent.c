@@ -1,7 +1,8 @@
 /*
  * test_hash_concurrent.c: one kvidx_hasher shared by several threads (the
  * daemon's and the ingestors' use) gives every thread the same digests as a
- * single thread, for every algorithm and both encoder paths (16-token blocks
+ * single thread, for every algorithm and every encoder path (blocks without
+ * extra keys through the fixed-layout chain, 16-token blocks with extra keys
  * digested in one call, 1024-token blocks streamed). Runs under TSan in
  * `make check`, which would report hidden shared state.
  */
@@ -34,7 +35,7 @@ static void *worker(void *p) {
   return NULL;
 }
 
-static void run(kvidx_hash_algo algo, uint32_t block_size) {
+static void run(kvidx_hash_algo algo, uint32_t block_size, int plain) {
   static uint32_t tokens[N_TOKENS];
   static uint64_t want[N_TOKENS];
   for (uint32_t i = 0; i < N_TOKENS; i++)
@@ -48,13 +49,14 @@ static void run(kvidx_hash_algo algo, uint32_t block_size) {
   CHECK_OK(kvidx_hasher_new(&o, &h));
   kvidx_mm_item mm = {"img", 5, 40};
   kvidx_hash_extra x = {"lora", "salt", &mm, 1};
-  int n =
-      kvidx_hash_blocks(h, NULL, 0, tokens, N_TOKENS, &x, NULL, want, N_TOKENS);
+  const kvidx_hash_extra *extra = plain ? NULL : &x;
+  int n = kvidx_hash_blocks(h, NULL, 0, tokens, N_TOKENS, extra, NULL, want,
+                            N_TOKENS);
   CHECK_EQ_INT(n, N_TOKENS / block_size);
   pthread_t t[N_THREADS];
   worker_arg args[N_THREADS];
   for (int i = 0; i < N_THREADS; i++) {
-    args[i] = (worker_arg){h, tokens, &x, want, n, 0};
+    args[i] = (worker_arg){h, tokens, extra, want, n, 0};
     CHECK_EQ_INT(pthread_create(&t[i], NULL, worker, &args[i]), 0);
   }
   for (int i = 0; i < N_THREADS; i++) {
@@ -64,15 +66,23 @@ static void run(kvidx_hash_algo algo, uint32_t block_size) {
   kvidx_hasher_free(h);
 }
 
+TEST(shared_hasher_plain_blocks) {
+  for (int a = 0; a < 4; a++) {
+    run((kvidx_hash_algo)a, 16, 1);
+    run((kvidx_hash_algo)a, 64, 1);
+  }
+}
+
 TEST(shared_hasher_small_blocks) {
   for (int a = 0; a < 4; a++)
-    run((kvidx_hash_algo)a, 16);
+    run((kvidx_hash_algo)a, 16, 0);
 }
 
 TEST(shared_hasher_streamed_blocks) {
   for (int a = 0; a < 4; a++)
-    run((kvidx_hash_algo)a, 1024);
+    run((kvidx_hash_algo)a, 1024, 0);
 }
 
-TEST_MAIN(TEST_CASE(shared_hasher_small_blocks),
+TEST_MAIN(TEST_CASE(shared_hasher_plain_blocks),
+          TEST_CASE(shared_hasher_small_blocks),
           TEST_CASE(shared_hasher_streamed_blocks))
