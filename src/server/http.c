@@ -564,9 +564,19 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
   }
 }
 
-static enum MHD_Result refuse(request_ctx *rc, struct MHD_Connection *conn,
-                              int status, const char *msg, const char *allow) {
+/* Counts a request whose response is queued. Counted here rather than in
+ * the completion callback, which MHD may run after the client already has
+ * the answer: a client reading /metrics right after a request must see it. */
+static void answered(kvidx_server *s, request_ctx *rc, int status) {
   rc->status = status;
+  kvidx__metrics_request(&s->metrics, rc->handler, status,
+                         kvidx__now_ns() - rc->t0);
+}
+
+static enum MHD_Result refuse(kvidx_server *s, request_ctx *rc,
+                              struct MHD_Connection *conn, int status,
+                              const char *msg, const char *allow) {
+  answered(s, rc, status);
   return send_error(conn, status, msg, allow);
 }
 
@@ -586,12 +596,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     /* Refusals go out before the body is read (MHD then closes the
      * connection instead of reading an unwanted body). */
     if (allow != NULL)
-      return refuse(rc, conn, 405, "method not allowed", allow);
+      return refuse(s, rc, conn, 405, "method not allowed", allow);
     if (rc->handler == KVIDX_H_OTHER)
-      return refuse(rc, conn, 404, "not found", NULL);
+      return refuse(s, rc, conn, 404, "not found", NULL);
     if (rc->too_large) {
       atomic_fetch_add(&s->metrics.bodies_too_large, 1);
-      return refuse(rc, conn, 413, "request body too large", NULL);
+      return refuse(s, rc, conn, 413, "request body too large", NULL);
     }
     return MHD_YES;
   }
@@ -603,11 +613,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
   }
   if (rc->too_large) {
     atomic_fetch_add(&s->metrics.bodies_too_large, 1);
-    return refuse(rc, conn, 413, "request body too large", NULL);
+    return refuse(s, rc, conn, 413, "request body too large", NULL);
   }
   int status = 500;
   enum MHD_Result r = dispatch(s, conn, rc, &status);
-  rc->status = status;
+  answered(s, rc, status);
   release_body(rc); /* no longer needed once the response is built */
   return r;
 }
@@ -619,10 +629,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   (void)conn;
   if (rc == NULL)
     return;
-  /* A request the client abandoned before an answer is not counted. */
-  if (rc->status != 0 || toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-    kvidx__metrics_request(&s->metrics, rc->handler, rc->status,
-                           kvidx__now_ns() - rc->t0);
+  (void)toe; /* counted when answered; an abandoned request is not */
   atomic_fetch_sub(&s->metrics.in_flight, 1);
   release_body(rc);
   *con_cls = NULL;
