@@ -61,18 +61,6 @@ static uint32_t bswap32(uint32_t v) {
 #endif
 }
 
-/* Significant bits of v | 1 (1..32). */
-static inline unsigned bit_length(uint32_t v) {
-#if defined(__GNUC__)
-  return 32u - (unsigned)__builtin_clz(v | 1u);
-#else
-  unsigned n = 1;
-  while (n < 32 && (v >> n) != 0)
-    n++;
-  return n;
-#endif
-}
-
 /* One token id, its head and length picked by table (indexed by bit
  * length), not by branches: real ids fall in the size classes at random.
  * The record is (bswap(v) << 8 >> shift) | head: the shift drops the
@@ -95,7 +83,7 @@ static const uint32_t token_class_of_bits[33] = {
 
 /* Stores 8 bytes at d. */
 static inline uint8_t *put_token(uint8_t *d, uint32_t v) {
-  uint32_t c = token_class_of_bits[bit_length(v)];
+  uint32_t c = token_class_of_bits[kvidx__bit_length(v)];
   c = v < 24 ? IMMEDIATE_CLASS : c;
   uint64_t rec = ((uint64_t)bswap32(v) << 8 >> ((c >> 8) & 63)) | (c & 0xffu);
   kvidx__store_le64(d, rec);

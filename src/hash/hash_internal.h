@@ -112,6 +112,19 @@ static inline void kvidx__store_le64(uint8_t *p, uint64_t v) {
 #endif
 }
 
+/* Significant bits of v | 1 (1..32): the size class of a token id in the
+ * pickle and CBOR encoders. */
+static inline unsigned kvidx__bit_length(uint32_t v) {
+#if defined(__GNUC__)
+  return 32u - (unsigned)__builtin_clz(v | 1u);
+#else
+  unsigned n = 1;
+  while (n < 32 && (v >> n) != 0)
+    n++;
+  return n;
+#endif
+}
+
 /* ---- the hashed tuple ---------------------------------------------------- */
 
 /* One extra key of a block: a string, or an mm (identifier, offset) pair. */

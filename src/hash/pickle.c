@@ -84,18 +84,6 @@ static uint8_t *put_header(uint8_t *d, uint64_t body_len) {
   return d + PICKLE_HEADER_LEN;
 }
 
-/* Significant bits of v | 1 (1..32). */
-static inline unsigned bit_length(uint32_t v) {
-#if defined(__GNUC__)
-  return 32u - (unsigned)__builtin_clz(v | 1u);
-#else
-  unsigned n = 1;
-  while (n < 32 && (v >> n) != 0)
-    n++;
-  return n;
-#endif
-}
-
 /* One token id by table, indexed by its bit length: opcode (16 bits), the
  * shift that puts the id after it, and the record length. Real ids
  * (vocabularies of 32k-256k) fall in the classes at random, so a branch per
@@ -121,7 +109,7 @@ static const uint32_t token_class_of_bits[33] = {
 
 /* Stores 8 bytes at d. */
 static inline uint8_t *put_token(uint8_t *d, uint32_t v) {
-  uint32_t c = token_class_of_bits[bit_length(v)];
+  uint32_t c = token_class_of_bits[kvidx__bit_length(v)];
   kvidx__store_le64(d, (uint64_t)v << ((c >> 16) & 31) | (c & 0xffffu));
   return d + (c >> 24);
 }
