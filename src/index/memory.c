@@ -126,11 +126,19 @@ typedef struct {
   pthread_mutex_t model_lock;
   _Atomic(model_table *) models[KVIDX_INDEX_MAX_MODELS];
   _Atomic int64_t keys;
-  _Atomic int64_t bytes;      /* allocated: tables + arena capacity */
-  _Atomic int64_t live_bytes; /* tables + holder arrays in use (bound) */
+  _Atomic int64_t bytes; /* allocated: tables + arena capacity */
+  /* Tables + holder arrays in use: the quantity max_bytes bounds, kept only
+   * when max_bytes is set (an atomic add per holder-array move on a line all
+   * writers share cost ~8% of insert throughput). */
+  _Atomic int64_t live_bytes;
   _Atomic uint64_t adds, removes, remove_misses, evictions, clears,
       pod_evictions;
 } mem_index;
+
+static inline void live_add(mem_index *m, int64_t delta) {
+  if (m->opts.max_bytes != 0)
+    atomic_fetch_add_explicit(&m->live_bytes, delta, memory_order_relaxed);
+}
 
 /* ---- hashing and packing -------------------------------------------------*/
 
@@ -250,7 +258,7 @@ static int shard_init(mem_index *m, shard *sh) {
   sh->mask = INITIAL_SLOTS - 1;
   shard_publish_table(sh);
   atomic_fetch_add(&m->bytes, (int64_t)table_bytes(INITIAL_SLOTS));
-  atomic_fetch_add(&m->live_bytes, (int64_t)table_bytes(INITIAL_SLOTS));
+  live_add(m, (int64_t)table_bytes(INITIAL_SLOTS));
   return 0;
 }
 
@@ -350,7 +358,7 @@ static int shard_grow(mem_index *m, shard *sh) {
                       &m->tables);
   int64_t delta = (int64_t)(table_bytes(cap) - table_bytes(old_cap));
   atomic_fetch_add_explicit(&m->bytes, delta, memory_order_relaxed);
-  atomic_fetch_add_explicit(&m->live_bytes, delta, memory_order_relaxed);
+  live_add(m, delta);
   return 0;
 }
 
@@ -406,8 +414,7 @@ static int arena_alloc(mem_index *m, shard *sh, unsigned cls, uint32_t *off) {
     sh->arena_len += need;
   }
   sh->arena_live += need;
-  atomic_fetch_add_explicit(&m->live_bytes, (int64_t)(need * sizeof(uint64_t)),
-                            memory_order_relaxed);
+  live_add(m, (int64_t)(need * sizeof(uint64_t)));
   return 0;
 }
 
@@ -416,8 +423,7 @@ static void arena_free(mem_index *m, shard *sh, unsigned cls, uint32_t off) {
   put_holder(&sh->arena[off], sh->free_head[cls]);
   sh->free_head[cls] = off;
   sh->arena_live -= cap;
-  atomic_fetch_sub_explicit(&m->live_bytes, (int64_t)(cap * sizeof(uint64_t)),
-                            memory_order_relaxed);
+  live_add(m, -(int64_t)(cap * sizeof(uint64_t)));
 }
 
 /* ---- holder lists of a slot (writers) ------------------------------------*/
@@ -1111,7 +1117,7 @@ static int engine_grow(mem_index *m, engine_stripe *st) {
   st->mask = cap - 1;
   int64_t delta = (int64_t)((cap - old_cap) * (sizeof *slots + 1));
   atomic_fetch_add_explicit(&m->bytes, delta, memory_order_relaxed);
-  atomic_fetch_add_explicit(&m->live_bytes, delta, memory_order_relaxed);
+  live_add(m, delta);
   return 0;
 }
 
