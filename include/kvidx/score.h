@@ -41,7 +41,9 @@ typedef struct {
  * id), at most max_out of them; *n_out is the number written. w NULL means
  * the defaults. Errors: KVIDX_EINVAL (NULL pointers, model or a pod id never
  * interned), KVIDX_ENOMEM, KVIDX_EUNAVAIL (backend down). Thread-safe; costs
- * O(holders seen) plus 12 bytes per interned pod of scratch per call.
+ * O(holders seen + n_pods). Each calling thread keeps the scorer's per-pod
+ * arrays (16 bytes per interned pod) between calls; they are freed when the
+ * thread exits.
  */
 KVIDX_EXPORT int kvidx_score_prefix(kvidx_index *idx,
                                     const kvidx_tier_weights *w, uint32_t model,
