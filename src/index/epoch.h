@@ -16,11 +16,12 @@
  * only be seen by readers that entered in an epoch <= T, and all of those
  * are gone once the epoch reaches T+2.
  *
- * Nothing ever waits: a writer that retires something, or that finds
- * retired objects pending, tries to advance and frees what is safe; what is
- * not safe yet is freed by a later write. So a lookup callback may call back
- * into the index, even to write, without deadlock. Retired memory that no
- * later write collects is freed by kvidx__epoch_destroy().
+ * Nothing ever waits: a writer that retires something, or a writer or
+ * lookup that finds retired objects pending when it finishes, tries to
+ * advance and frees what is safe; what is not safe yet is freed by a later
+ * call. So a lookup callback may call back into the index, even to write,
+ * without deadlock. Whatever is still pending at the end is freed by
+ * kvidx__epoch_destroy().
  */
 #ifndef KVIDX_INDEX_EPOCH_H
 #define KVIDX_INDEX_EPOCH_H

@@ -1065,6 +1065,9 @@ static int mem_lookup(kvidx_index *idx, uint32_t model, const uint64_t *keys,
   uint64_t token = kvidx__epoch_enter(&m->epoch);
   int rc = lookup_keys(m, mt, keys, n, &f, &buf, cb, userdata);
   kvidx__epoch_exit(&m->epoch, token);
+  /* Also from lookups (one shared load when nothing is pending), so tables
+   * replaced before a write-idle period do not wait for the next write. */
+  kvidx__epoch_collect(&m->epoch);
   if (buf.v != buf.stack)
     free(buf.v);
   if (f.bits != f.stack)

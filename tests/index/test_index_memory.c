@@ -263,9 +263,68 @@ TEST(large_random_against_model) {
 }
 
 #define CASE_(name) TEST_CASE(name),
+/* Lookups run in an epoch section, so memory replaced meanwhile is only
+ * retired. A callback that writes enough to grow every table while its
+ * lookup is inside must neither deadlock nor lose anything: the lookup goes
+ * on reading the tables it started with, the data written is all there
+ * afterwards, and the retired tables are freed (ASan: no leak). */
+typedef struct {
+  kvidx_index *idx;
+  uint32_t m, pod;
+  size_t seen;
+} grow_cb_state;
+
+static int grow_during_lookup(void *ud, size_t i, const kvidx_holder *h,
+                              size_t n) {
+  grow_cb_state *st = ud;
+  (void)h;
+  st->seen += n;
+  if (i == 0) {
+    uint64_t keys[512];
+    for (uint64_t b = 0; b < 40; b++) {
+      for (uint64_t j = 0; j < 512; j++)
+        keys[j] = (b * 512 + j) * 0x9E3779B97F4A7C15ull + 11;
+      CHECK_OK(
+          kvidx_index_add(st->idx, st->m, st->pod, KVIDX_TIER_CPU, keys, 512));
+    }
+  }
+  return 0;
+}
+
+TEST(callback_grows_tables) {
+  kvidx_index *idx = make();
+  uint32_t m, a, b;
+  CHECK_OK(kvidx_index_model_id(idx, "m", &m));
+  CHECK_OK(kvidx_index_pod_id(idx, "a", &a));
+  CHECK_OK(kvidx_index_pod_id(idx, "b", &b));
+  uint64_t chain[64];
+  for (uint64_t i = 0; i < 64; i++)
+    chain[i] = i * 0x9E3779B97F4A7C15ull + 7;
+  CHECK_OK(kvidx_index_add(idx, m, a, KVIDX_TIER_GPU, chain, 64));
+  kvidx_index_stats before, after;
+  CHECK_OK(kvidx_index_get_stats(idx, &before));
+  grow_cb_state st = {idx, m, b, 0};
+  CHECK_EQ_INT(
+      kvidx_index_lookup(idx, m, chain, 64, NULL, 0, grow_during_lookup, &st),
+      64);
+  CHECK_EQ_U64(st.seen, 64);
+  CHECK_OK(kvidx_index_get_stats(idx, &after));
+  CHECK_EQ_U64(after.keys, 64 + 40 * 512);
+  CHECK(after.bytes > 8 * before.bytes);
+  uint64_t blocks[KVIDX_TIER_COUNT];
+  CHECK_OK(kvidx_index_pod_blocks(idx, b, blocks));
+  CHECK_EQ_U64(blocks[KVIDX_TIER_CPU], 40 * 512);
+  size_t holders = 0;
+  CHECK_EQ_INT(
+      kvidx_index_lookup(idx, m, chain, 64, NULL, 0, count_cb, &holders), 64);
+  CHECK_EQ_U64(holders, 64);
+  kvidx_index_free(idx);
+}
+
 TEST_MAIN(CONTRACT_CASES(CASE_) TEST_CASE(tier_names),
           TEST_CASE(max_keys_evicts_least_recently_used),
           TEST_CASE(max_bytes_bounds_memory),
           TEST_CASE(max_pods_per_key_drops_oldest_pod),
           TEST_CASE(cleared_holders_are_swept), TEST_CASE(copy_count_saturates),
-          TEST_CASE(large_random_against_model))
+          TEST_CASE(large_random_against_model),
+          TEST_CASE(callback_grows_tables))
