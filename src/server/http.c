@@ -1,7 +1,12 @@
 /*
  * http.c: the HTTP/JSON API of kvidxd on libmicrohttpd (docs/http-api.md).
  *
- * MHD runs a pool of polling threads (epoll, one per CPU by default); each
+ * One acceptor thread takes connections off kvidxd's own listening socket
+ * and hands each (MHD_add_connection) to the one of N single-threaded MHD
+ * daemons (epoll, one per CPU by default) that has the fewest open
+ * connections. MHD's own thread pool left the balance to whichever worker
+ * woke first: in bench_http all 16 keep-alive connections of wrk landed on
+ * one of the two workers, which halved the throughput. Each
  * connection stays on one thread and each request is answered synchronously
  * within the handler call that delivers the end of its body. So per-thread
  * scratch (request parser, score result, output buffer) can be reused across
@@ -14,6 +19,7 @@
  * clients), and at most maxConnections are open at once.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -22,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -31,8 +38,22 @@
 #include "server/metrics_redis.h"
 #include "server/request.h"
 
-struct kvidx_server {
+typedef struct kvidx_server kvidx_server_;
+
+/* One MHD daemon with its polling thread, and its open connections. */
+typedef struct {
+  kvidx_server_ *s;
   struct MHD_Daemon *daemon;
+  atomic_int conns;
+} http_worker;
+
+struct kvidx_server {
+  http_worker *workers;
+  unsigned n_workers;
+  int listen_fd;
+  pthread_t acceptor;
+  int acceptor_started;
+  unsigned max_connections;
   kvidx_indexer *ix;
   kvidx__metrics metrics;
   size_t max_body, max_tokens, max_pods;
@@ -551,7 +572,7 @@ static void release_body(request_ctx *rc) {
 static void on_connection(void *cls, struct MHD_Connection *conn,
                           void **socket_context,
                           enum MHD_ConnectionNotificationCode code) {
-  (void)cls;
+  http_worker *w = cls;
   (void)conn;
   if (code == MHD_CONNECTION_NOTIFY_STARTED) {
     *socket_context = calloc(1, sizeof(conn_ctx)); /* NULL: requests fail */
@@ -561,6 +582,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
       free(cc->rc.body);
     free(cc);
     *socket_context = NULL;
+    atomic_fetch_sub(&w->conns, 1);
+    atomic_fetch_sub(&w->s->metrics.conns_open, 1);
   }
 }
 
@@ -667,6 +690,86 @@ static int resolve_addr(const char *host, int port,
   return 0;
 }
 
+/* The listening socket (kvidxd's, not MHD's: see the top of the file). */
+static int open_listener(const struct sockaddr_storage *ss) {
+  int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  int on = 1;
+  socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                            : sizeof(struct sockaddr_in);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+      bind(fd, (const struct sockaddr *)ss, len) != 0 ||
+      listen(fd, 1024) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static int bound_port(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+    return -1;
+  if (ss.ss_family == AF_INET6)
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* Accepts until the listening socket is shut down; each connection goes to
+ * the worker with the fewest open connections. Over maxConnections, a new
+ * connection is closed at once. */
+static void *acceptor_main(void *arg) {
+  kvidx_server *s = arg;
+  for (;;) {
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    int fd = accept4(s->listen_fd, (struct sockaddr *)&peer, &len,
+                     SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+      if (atomic_load(&s->stopping))
+        break;
+      if (errno == EINTR || errno == ECONNABORTED)
+        continue;
+      /* EMFILE and the like: back off rather than spin */
+      kvidx_log_warn("http", "accept failed errno=%d", errno);
+      usleep(10000);
+      continue;
+    }
+    if (atomic_load(&s->stopping)) {
+      close(fd);
+      break;
+    }
+    if (atomic_load(&s->metrics.conns_open) >= (int64_t)s->max_connections) {
+      atomic_fetch_add(&s->metrics.conns_refused, 1);
+      close(fd);
+      continue;
+    }
+    http_worker *w = &s->workers[0];
+    for (unsigned i = 1; i < s->n_workers; i++)
+      if (atomic_load(&s->workers[i].conns) < atomic_load(&w->conns))
+        w = &s->workers[i];
+    atomic_fetch_add(&w->conns, 1);
+    atomic_fetch_add(&s->metrics.conns_open, 1);
+    if (MHD_add_connection(w->daemon, fd, (const struct sockaddr *)&peer,
+                           len) != MHD_YES) {
+      /* MHD closed the socket; no close notification follows */
+      atomic_fetch_sub(&w->conns, 1);
+      atomic_fetch_sub(&s->metrics.conns_open, 1);
+    }
+  }
+  return NULL;
+}
+
+static void stop_workers(kvidx_server *s) {
+  for (unsigned i = 0; i < s->n_workers; i++)
+    if (s->workers[i].daemon != NULL)
+      MHD_stop_daemon(s->workers[i].daemon);
+  free(s->workers);
+  s->workers = NULL;
+}
+
 int kvidx_server_start(const kvidx_config *c, kvidx_indexer *ix,
                        kvidx_server **out) {
   char host[256];
@@ -685,37 +788,54 @@ int kvidx_server_start(const kvidx_config *c, kvidx_indexer *ix,
   s->max_tokens = (size_t)c->max_tokens;
   s->max_pods = c->max_pods;
   s->shutdown_timeout_ms = c->shutdown_timeout_ms;
+  s->max_connections = (unsigned)c->max_connections;
   kvidx__metrics_init(&s->metrics);
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   unsigned threads =
       c->http_threads ? c->http_threads : (unsigned)(ncpu > 0 ? ncpu : 1);
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                   MHD_USE_ITC | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
-  if (ss.ss_family == AF_INET6)
-    flags |= MHD_USE_IPv6;
-  s->daemon = MHD_start_daemon(
-      flags, (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-      (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->conn_timeout_s,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-      MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-      MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-      MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
-  if (s->daemon == NULL) {
-    kvidx_log_error("http", "cannot listen addr=%s", c->http_address);
-    kvidx__metrics_destroy(&s->metrics);
-    free(s);
-    return KVIDX_EIO;
+  s->listen_fd = open_listener(&ss);
+  s->workers = calloc(threads, sizeof *s->workers);
+  if (s->listen_fd < 0 || s->workers == NULL) {
+    kvidx_log_error("http", "cannot listen addr=%s errno=%d", c->http_address,
+                    errno);
+    goto fail;
   }
-  const union MHD_DaemonInfo *di =
-      MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-  s->port = di != NULL ? di->port : port;
+  s->n_workers = threads;
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                   MHD_USE_ITC | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
+                   MHD_USE_NO_LISTEN_SOCKET;
+  for (unsigned i = 0; i < threads; i++) {
+    http_worker *w = &s->workers[i];
+    w->s = s;
+    w->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)c->conn_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)c->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+    if (w->daemon == NULL) {
+      kvidx_log_error("http", "cannot start HTTP worker %u", i);
+      goto fail;
+    }
+  }
+  s->port = bound_port(s->listen_fd);
+  if (pthread_create(&s->acceptor, NULL, acceptor_main, s) != 0) {
+    kvidx_log_error("http", "cannot start the acceptor thread");
+    goto fail;
+  }
+  s->acceptor_started = 1;
   kvidx_log_info("http", "listening addr=%s port=%d threads=%u", host, s->port,
                  threads);
   *out = s;
   return 0;
+fail:
+  stop_workers(s);
+  if (s->listen_fd >= 0)
+    close(s->listen_fd);
+  kvidx__metrics_destroy(&s->metrics);
+  free(s);
+  return KVIDX_EIO;
 }
 
 int kvidx_server_port(const kvidx_server *s) {
@@ -744,10 +864,12 @@ int kvidx_server_stop(kvidx_server *s, int timeout_ms) {
   if (timeout_ms < 0)
     timeout_ms = s->shutdown_timeout_ms;
   atomic_store(&s->stopping, 1);
-  /* Stop accepting; connections already open finish their requests. */
-  MHD_socket lfd = MHD_quiesce_daemon(s->daemon);
-  if (lfd != MHD_INVALID_SOCKET)
-    close(lfd);
+  /* Stop accepting (shutdown wakes the blocked accept); connections already
+   * open finish their requests. */
+  (void)shutdown(s->listen_fd, SHUT_RDWR);
+  if (s->acceptor_started)
+    pthread_join(s->acceptor, NULL);
+  close(s->listen_fd);
   int rc = 0;
   for (int waited = 0; atomic_load(&s->metrics.in_flight) > 0; waited += 10) {
     if (waited >= timeout_ms) {
@@ -759,7 +881,7 @@ int kvidx_server_stop(kvidx_server *s, int timeout_ms) {
     }
     usleep(10000);
   }
-  MHD_stop_daemon(s->daemon);
+  stop_workers(s);
   kvidx__metrics_destroy(&s->metrics);
   free(s);
   return rc;

@@ -184,6 +184,11 @@ static void render_http(kvidx__metrics *m, kvidx__buf *b) {
   counter(b, "kvidx_http_bodies_too_large_total",
           "Requests refused because the body exceeded the limit",
           atomic_load(&m->bodies_too_large));
+  gauge(b, "kvidx_http_connections_open", "HTTP connections open",
+        (uint64_t)atomic_load(&m->conns_open));
+  counter(b, "kvidx_http_connections_refused_total",
+          "Connections closed at once because maxConnections were open",
+          atomic_load(&m->conns_refused));
 }
 
 static void render_tokenization(kvidx__metrics *m, kvidx__buf *b) {

@@ -55,6 +55,8 @@ typedef struct {
   kvidx__histogram latency[KVIDX_H_COUNT];
   _Atomic int64_t in_flight;
   _Atomic uint64_t bodies_too_large;
+  _Atomic int64_t conns_open;      /* HTTP connections open now */
+  _Atomic uint64_t conns_refused;  /* closed at once: maxConnections */
   kvidx__histogram lookup_latency; /* kvcache_index_lookup_latency_seconds */
   kvidx__histogram hash_latency;
   _Atomic uint64_t max_pod_hits; /* kvcache_index_max_pod_hit_count_total */

@@ -5,6 +5,7 @@ simulated vLLM pods over real ZeroMQ, and checks the HTTP API: scores, pods,
 DELETE, metrics, error statuses, bad input, slow clients, graceful shutdown.
 Prints PASS/FAIL lines (tests/run.sh protocol).
 """
+import http.client
 import os
 import random
 import signal
@@ -415,6 +416,60 @@ def slow_clients():
                 closed += 0
             s.close()
         check_eq(closed, len(idle), "slow connections closed by the timeout")
+
+
+@case
+def connection_limit():
+    """maxConnections: a connection beyond it is closed at once and counted;
+    the open ones keep being served."""
+    cfg = {"httpConfig": {"maxConnections": 3, "threads": 2}}
+    with Kvidxd(config=cfg) as d:
+        keep = []
+        for _ in range(2):
+            c = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=5)
+            c.request("GET", "/healthz")
+            check_eq(c.getresponse().read() is not None, True, "keep-alive")
+            keep.append(c)
+        def metric_on(c, needle):
+            """Reads /metrics on c until needle shows (closes are seen by
+            the server asynchronously)."""
+            for _ in range(100):
+                c.request("GET", "/metrics")
+                text = c.getresponse().read().decode()
+                if needle in text:
+                    return True
+                time.sleep(0.05)
+            return False
+
+        # With two open, /metrics on a third connection is still served.
+        status, text = d.request("GET", "/metrics")
+        check_eq(status, 200, "third connection")
+        check("kvidx_http_connections_open 3" in text, "3 open:\n%s" % text)
+        check(metric_on(keep[0], "kvidx_http_connections_open 2"),
+              "back to 2 open")
+        # A fourth while three are open (two kept + one held here): closed.
+        held = socket.create_connection(("127.0.0.1", d.http_port), timeout=5)
+        held.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        check(held.recv(100).startswith(b"HTTP/1.1 200"), "held served")
+        extra = socket.create_connection(("127.0.0.1", d.http_port), timeout=5)
+        try:
+            extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = extra.recv(100)
+        except ConnectionResetError:
+            got = b""
+        check_eq(got, b"", "connection over the limit closed")
+        extra.close()
+        held.close()
+        # The kept connections still work, and the refusal was counted.
+        for c in keep:
+            c.request("GET", "/healthz")
+            resp = c.getresponse()
+            resp.read()
+            check_eq(resp.status, 200, "kept connection served")
+        check(metric_on(keep[0], "kvidx_http_connections_refused_total 1"),
+              "refusal counted")
+        for c in keep:
+            c.close()
 
 
 # ---- process life cycle ---------------------------------------------------
