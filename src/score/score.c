@@ -77,6 +77,28 @@ typedef struct {
   int busy;
 } score_scratch;
 
+/* Grows the three per-pod arrays from old to n entries; the new run and
+ * score entries are zero (touched needs no initial value). An array whose
+ * realloc succeeded is kept even when another's failed, so nothing leaks.
+ * Returns 0 or KVIDX_ENOMEM. */
+static int grow_arrays(uint32_t **run, double **score, uint32_t **touched,
+                       uint32_t old, uint32_t n) {
+  uint32_t *r = realloc(*run, n * sizeof *r);
+  if (r != NULL)
+    *run = r;
+  double *sc = realloc(*score, n * sizeof *sc);
+  if (sc != NULL)
+    *score = sc;
+  uint32_t *t = realloc(*touched, n * sizeof *t);
+  if (t != NULL)
+    *touched = t;
+  if (r == NULL || sc == NULL || t == NULL)
+    return KVIDX_ENOMEM;
+  memset(*run + old, 0, (n - old) * sizeof *r);
+  memset(*score + old, 0, (n - old) * sizeof *sc);
+  return 0;
+}
+
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 static int scratch_key_ok;
@@ -109,22 +131,11 @@ static score_scratch *scratch_get(uint32_t cap) {
   }
   if (sc->busy)
     return NULL;
-  if (sc->cap < cap) {
-    uint32_t *run = realloc(sc->run, cap * sizeof *run);
-    if (run != NULL)
-      sc->run = run;
-    double *score = realloc(sc->score, cap * sizeof *score);
-    if (score != NULL)
-      sc->score = score;
-    uint32_t *touched = realloc(sc->touched, cap * sizeof *touched);
-    if (touched != NULL)
-      sc->touched = touched;
-    if (run == NULL || score == NULL || touched == NULL)
-      return NULL;
-    memset(sc->run + sc->cap, 0, (cap - sc->cap) * sizeof *run);
-    memset(sc->score + sc->cap, 0, (cap - sc->cap) * sizeof *score);
+  if (sc->cap < cap &&
+      grow_arrays(&sc->run, &sc->score, &sc->touched, sc->cap, cap) != 0)
+    return NULL;
+  if (sc->cap < cap)
     sc->cap = cap;
-  }
   return sc;
 }
 
@@ -136,21 +147,10 @@ static int grow(score_state *st, uint32_t pod) {
   uint32_t n = kvidx__intern_count(&st->idx->pods);
   if (n <= pod)
     n = pod + 1;
-  uint32_t *run = realloc(st->run, n * sizeof *run);
-  if (run != NULL)
-    st->run = run;
-  double *score = realloc(st->score, n * sizeof *score);
-  if (score != NULL)
-    st->score = score;
-  uint32_t *touched = realloc(st->touched, n * sizeof *touched);
-  if (touched != NULL)
-    st->touched = touched;
-  if (run == NULL || score == NULL || touched == NULL)
-    return KVIDX_ENOMEM;
-  memset(st->run + st->n_pods, 0, (n - st->n_pods) * sizeof *run);
-  memset(st->score + st->n_pods, 0, (n - st->n_pods) * sizeof *score);
-  st->n_pods = n;
-  return 0;
+  int rc = grow_arrays(&st->run, &st->score, &st->touched, st->n_pods, n);
+  if (rc == 0)
+    st->n_pods = n;
+  return rc;
 }
 
 /* Block 0: every holder starts a run (grows the arrays for a pod interned
