@@ -57,8 +57,11 @@ static pub_state *find_pub(ingest_shard *s, const char *pod, int64_t dp,
   return NULL;
 }
 
+/* Registers a publisher whose first batch, seq, has been applied: it
+ * becomes visible (GET /v1/pods) only with that seq, so a client waiting
+ * for "seq applied" never sees it before the blocks are in the index. */
 static pub_state *new_pub(ingest_shard *s, const work_ctx *w, int64_t dp,
-                          uint32_t h) {
+                          uint32_t h, uint64_t seq) {
   pub_state *p = calloc(1, sizeof *p);
   if (p == NULL)
     return NULL;
@@ -71,6 +74,9 @@ static pub_state *new_pub(ingest_shard *s, const work_ctx *w, int64_t dp,
     return NULL;
   }
   p->dp_rank = dp;
+  p->last_seq = p->last_live_seq = seq;
+  p->last_event_ms = now_ms();
+  p->state = PUB_LIVE;
   pthread_mutex_lock(&s->pubs_mu);
   p->next = s->pubs[h % KVIDX_INGEST_PUB_BUCKETS];
   s->pubs[h % KVIDX_INGEST_PUB_BUCKETS] = p;
@@ -293,13 +299,10 @@ static void process_batch(work_ctx *w, ingest_item *it) {
   pub_state *p = find_pub(w->s, w->pod, dp, h);
   uint64_t seq = it->seq;
   if (p == NULL) {
-    p = new_pub(w->s, w, dp, h);
-    if (p == NULL) {
-      apply(w, payload, len);
-      return;
-    }
+    /* Apply first, then publish the publisher with its seq (see new_pub);
+     * a failed allocation only loses the tracking, not the batch. */
     apply(w, payload, len);
-    set_seq(w->s, p, seq, seq, PUB_LIVE);
+    (void)new_pub(w->s, w, dp, h, seq);
     return;
   }
   if (seq == p->last_seq + 1) {

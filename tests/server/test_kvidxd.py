@@ -251,6 +251,33 @@ def tokenizer_auto_discovery():
 # ---- pods -----------------------------------------------------------------
 
 @case
+def first_seq_listed_only_when_applied():
+    """A new publisher shows up in GET /v1/pods with its first seq only once
+    that batch's blocks are in the index: clients wait on last_seq (the
+    kv-events example does). Before the fix a 32k-block first batch was
+    listed as seq 0 with 0 blocks for dozens of polls."""
+    n_blocks = 32768
+    prompt = tokens(16 * n_blocks, 11)
+    with Kvidxd() as d:
+        ep = "tcp://127.0.0.1:%d" % d.zmq_port
+        for round_ in range(3):
+            pod = "pod-w%d" % round_
+            p = Publisher(ep, pod, MODEL)
+            p.store(prompt)  # seq 0, one batch
+            deadline = time.time() + 20
+            seen = []
+            while time.time() < deadline and not seen:
+                status, resp = d.request("GET", "/v1/pods")
+                # (listed without event fields while its blocks go in)
+                seen = [(x["last_seq"], x["blocks"]["gpu"])
+                        for x in resp["pods"]
+                        if x["pod"] == pod and "last_seq" in x]
+            check_eq(seen, [(0, n_blocks)],
+                     "%s first listed with a seq as (seq, gpu blocks)" % pod)
+            p.close()
+
+
+@case
 def pods_list_and_delete():
     prompt = tokens(64, 3)
     with Kvidxd() as d:
