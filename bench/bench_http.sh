@@ -37,15 +37,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Ports below the ephemeral range, so no outgoing connection can take them.
-free_port() {
-  $py -c 'import random,socket
-for _ in range(1000):
-    p=random.randrange(20000,32000); s=socket.socket()
-    try: s.bind(("127.0.0.1",p)); print(p); break
-    except OSError: pass
-    finally: s.close()'
-}
+# shellcheck source=scripts/free-port.sh
+. "$src/scripts/free-port.sh"
 http_port=$(free_port)
 zmq_port=$(free_port)
 # llm-d's default podCacheSize (10 pods per block) would hide 6 of the 16

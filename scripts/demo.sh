@@ -34,14 +34,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  $py -c 'import random,socket
-for _ in range(1000):
-    p=random.randrange(20000,32000); s=socket.socket()
-    try: s.bind(("127.0.0.1",p)); print(p); break
-    except OSError: pass
-    finally: s.close()'
-}
+# shellcheck source=scripts/free-port.sh
+. "$src/scripts/free-port.sh"
 http=$(free_port)
 zmq=$(free_port)
 url="http://127.0.0.1:$http"

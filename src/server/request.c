@@ -423,6 +423,25 @@ static long parse_ids_two_way(cursor *c) {
  */
 static atomic_int simd_level = -1;
 
+/*
+ * One 64-byte block of an id array's body, given its bit masks of digits,
+ * commas and spaces (bits past in_range are ignored; *carry_d is the digit
+ * bit of the previous block's last byte, updated here). Returns the bits
+ * where an id starts, and ORs into *bad any sign that the block is not of
+ * the shape [id,id] / [id, id]: another character, or a comma anywhere but
+ * right after a digit run (which also keeps spaces after commas and commas
+ * from repeating).
+ */
+static inline uint64_t block_starts(uint64_t d, uint64_t cm, uint64_t sp,
+                                    uint64_t in_range, uint64_t *carry_d,
+                                    uint64_t *bad) {
+  uint64_t prev_d = d << 1 | *carry_d;
+  *carry_d = d >> 63;
+  *bad |= ((d | cm | sp) & in_range) ^ in_range;
+  *bad |= (~d & prev_d & in_range) ^ (cm & in_range);
+  return d & ~prev_d & in_range;
+}
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 
@@ -519,11 +538,7 @@ ids_array_avx512(const char *body, size_t len, const char *end, uint32_t *pos,
     uint64_t d = _mm512_cmplt_epu8_mask(_mm512_sub_epi8(x, c30), c10);
     uint64_t cm = _mm512_cmpeq_epi8_mask(x, comma);
     uint64_t sp = _mm512_cmpeq_epi8_mask(x, space);
-    uint64_t prev_d = d << 1 | carry_d;
-    uint64_t starts = d & ~prev_d & in_range;
-    bad |= ((d | cm | sp) & in_range) ^ in_range;      /* other chars */
-    bad |= (~d & prev_d & in_range) ^ (cm & in_range); /* comma = run end */
-    carry_d = d >> 63;
+    uint64_t starts = block_starts(d, cm, sp, in_range, &carry_d, &bad);
     __m512i at = _mm512_add_epi32(iota, _mm512_set1_epi32((int)off));
     for (int j = 0; j < 4; j++) {
       __mmask16 mj = (__mmask16)(starts >> (16 * j));
@@ -652,12 +667,8 @@ static long parse_ids_masks(cursor *c) {
     uint64_t d, cm, sp;
     class_masks64(blk, &d, &cm, &sp);
     blk = body + off;
-    uint64_t prev_d = d << 1 | carry_d;
-    uint64_t starts = d & ~prev_d & in_range;
-    uint64_t ends = ~d & prev_d & in_range;
-    uint64_t bad = ((d | cm | sp) & in_range) ^ in_range; /* other chars */
-    bad |= ends ^ (cm & in_range); /* a comma exactly after each run */
-    carry_d = d >> 63;
+    uint64_t bad = 0;
+    uint64_t starts = block_starts(d, cm, sp, in_range, &carry_d, &bad);
     if (bad)
       return -1;
     long k = ids_scalar(blk, starts, close, end, out + n);
