@@ -113,11 +113,13 @@ static void chain_xxh_portable(const layout *L, uint8_t (*buf)[CHAIN_BUF],
                                size_t i, size_t n_blocks,
                                kvidx_digest *out_digests, uint64_t *out_keys) {
   if (L->pickle)
-    kvidx__chain_xxh_run(L, 1, kvidx__pickle_tokens_scalar, buf, parent, tokens,
-                         i, n_blocks, out_digests, out_keys);
+    kvidx__chain_xxh_run(L, 1, kvidx__pickle_tokens_scalar,
+                         kvidx__put_parent_words, buf, parent, tokens, i,
+                         n_blocks, out_digests, out_keys);
   else
-    kvidx__chain_xxh_run(L, 0, kvidx__cbor_tokens_scalar, buf, parent, tokens,
-                         i, n_blocks, out_digests, out_keys);
+    kvidx__chain_xxh_run(L, 0, kvidx__cbor_tokens_scalar,
+                         kvidx__put_parent_words, buf, parent, tokens, i,
+                         n_blocks, out_digests, out_keys);
 }
 #endif
 

@@ -101,22 +101,36 @@ static inline u128 kvidx__bswap_words(uint64_t high64, uint64_t low64) {
   return (u128)low64 << 64 | high64;
 }
 
+/* Writes the digest (lo, hi: XXH3's two result words) of the previous block
+ * as the parent of block buffer b. */
+typedef void (*kvidx__chain_put_parent)(const kvidx__chain_layout *L,
+                                        uint8_t *b, uint64_t lo, uint64_t hi);
+
+/* The portable put_parent: the canonical (big-endian) digest by two 16-byte
+ * stores. */
+static inline void kvidx__put_parent_words(const kvidx__chain_layout *L,
+                                           uint8_t *b, uint64_t lo,
+                                           uint64_t hi) {
+  kvidx__put_parent_xxh(L, b, kvidx__bswap_words(hi, lo));
+}
+
 /*
  * The chain loop of the XXH3 algorithms (see chain.c's chain_loop() for the
  * pipelining), with the digest passed from XXH3's result registers straight
  * into the next block's head, not through memory, which would add a
  * store-to-load round trip to every block's dependency chain. A template:
- * `put_tokens` is a constant where it is instantiated, so the encoder is
- * inlined (chain.c: portable; tokens_avx512.c: AVX-512, its constants then
- * loaded once per chain instead of once per block).
+ * `put_tokens` and `put_parent` are constants where it is instantiated, so
+ * they are inlined (chain.c: portable; tokens_avx512.c: AVX-512, its
+ * constants then loaded once per chain instead of once per block).
  */
 CHAIN_INLINE void kvidx__chain_xxh_run(
     const kvidx__chain_layout *L, int pickle, kvidx__token_encoder put_tokens,
-    uint8_t (*buf)[CHAIN_BUF], const uint8_t *parent, const uint32_t *tokens,
-    size_t i, size_t n_blocks, kvidx_digest *out_digests, uint64_t *out_keys) {
+    kvidx__chain_put_parent put_parent, uint8_t (*buf)[CHAIN_BUF],
+    const uint8_t *parent, const uint32_t *tokens, size_t i, size_t n_blocks,
+    kvidx_digest *out_digests, uint64_t *out_keys) {
   size_t bs = L->bs;
-  u128 par;
-  memcpy(&par, parent, 16);
+  /* The canonical digest is hi then lo, each big-endian. */
+  uint64_t lo = kvidx__load_be64(parent + 8), hi = kvidx__load_be64(parent);
   size_t next_len =
       kvidx__chain_put_body(L, pickle, put_tokens, buf[i & 1], tokens + i * bs);
   for (; i < n_blocks; i++) {
@@ -125,17 +139,19 @@ CHAIN_INLINE void kvidx__chain_xxh_run(
     if (i + 1 < n_blocks)
       next_len = kvidx__chain_put_body(L, pickle, put_tokens, buf[(i + 1) & 1],
                                        tokens + (i + 1) * bs);
-    kvidx__put_parent_xxh(L, b, par);
+    put_parent(L, b, lo, hi);
     XXH128_hash_t h = XXH3_128bits(b, len);
-    par = kvidx__bswap_words(h.high64, h.low64);
+    lo = h.low64;
+    hi = h.high64;
     if (out_digests) {
       kvidx_digest *d = &out_digests[i];
+      u128 par = kvidx__bswap_words(hi, lo);
       memcpy(d->bytes, &par, 16);
       memset(d->bytes + 16, 0, 16);
       d->len = 16;
     }
     if (out_keys)
-      out_keys[i] = h.low64;
+      out_keys[i] = lo;
   }
 }
 

@@ -112,6 +112,14 @@ static inline void kvidx__store_le64(uint8_t *p, uint64_t v) {
 #endif
 }
 
+/* Loads 8 big-endian bytes at p. */
+static inline uint64_t kvidx__load_be64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v = v << 8 | p[i];
+  return v;
+}
+
 /* Significant bits of v | 1 (1..32): the size class of a token id in the
  * pickle and CBOR encoders. */
 static inline unsigned kvidx__bit_length(uint32_t v) {

@@ -3,7 +3,7 @@
  *
  * Encoding the token ids is most of the work of a block hash besides the
  * digest itself (see docs/hashing.md), so on CPUs with AVX-512 VBMI2 kvidx
- * encodes 8 tokens per vector step (tokens_avx512.c); elsewhere, or with
+ * encodes 8 or 13 tokens per vector step (tokens_avx512.c); elsewhere, or with
  * KVIDX_HASH_NO_SIMD=1 in the environment, the portable encoders of pickle.c
  * and cbor.c run. Both produce the same bytes; the tests run both.
  *

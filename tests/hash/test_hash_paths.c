@@ -96,6 +96,72 @@ TEST(avx512_token_encoders_match_portable) {
   }
 }
 
+/* Ids below 2^24 (the 13-ids-per-step encoder's range) at its edges: the
+ * pickle and CBOR classes, the CBOR head boundary 23/24 within one leading-
+ * zero count (16..31), the (v + 8) mapping's carries (248..263), 2^24 - 1. */
+static const uint32_t small_edges[] = {
+    0,     1,      15,       16,        22,        23,     24,     25,    31,
+    32,    247,    248,      255,       256,       263,    264,    65535, 65536,
+    65543, 131071, 1u << 23, 16777214u, 16777215u, 128255, 151935, 201087};
+
+static uint32_t rand_small_id(void) {
+  switch (rng() % 3) {
+  case 0:
+    return small_edges[rng() % (sizeof small_edges / sizeof small_edges[0])];
+  case 1:
+    return rng() % 262144u;
+  default:
+    return rng() % (1u << 24);
+  }
+}
+
+/* The 13-ids-per-step encoder (runs of >= 26 ids, all < 2^24): every edge id
+ * in every lane of the first two groups and of a tail, runs whose 13 ids are
+ * all 5-byte records (the compressed vector then fills all 64 bytes), and an
+ * id >= 2^24 at any position sending the run to the 8-ids encoder. */
+TEST(avx512_wide_encoder_match_portable) {
+  if (!kvidx__hash_avx512_usable())
+    return;
+  uint32_t tok[MAX_TOKENS];
+  for (size_t e = 0; e < sizeof small_edges / sizeof small_edges[0]; e++) {
+    for (size_t lane = 0; lane < 40; lane++) {
+      for (size_t i = 0; i < 40; i++)
+        tok[i] = i == lane ? small_edges[e] : (uint32_t)(i * 997);
+      for (size_t n = 26; n <= 40; n++) {
+        check_encoders_agree(kvidx__pickle_tokens_scalar,
+                             kvidx__pickle_tokens_avx512, tok, n);
+        check_encoders_agree(kvidx__cbor_tokens_scalar,
+                             kvidx__cbor_tokens_avx512, tok, n);
+      }
+    }
+  }
+  for (size_t n = 26; n <= 80; n++) {
+    for (size_t i = 0; i < n; i++)
+      tok[i] = 65536u + (uint32_t)(rng() % 1000000u);
+    check_encoders_agree(kvidx__pickle_tokens_scalar,
+                         kvidx__pickle_tokens_avx512, tok, n);
+    check_encoders_agree(kvidx__cbor_tokens_scalar, kvidx__cbor_tokens_avx512,
+                         tok, n);
+  }
+  for (size_t n = 0; n <= MAX_TOKENS; n++) {
+    for (int rep = 0; rep < 4; rep++) {
+      for (size_t i = 0; i < n; i++)
+        tok[i] = rand_small_id();
+      check_encoders_agree(kvidx__pickle_tokens_scalar,
+                           kvidx__pickle_tokens_avx512, tok, n);
+      check_encoders_agree(kvidx__cbor_tokens_scalar, kvidx__cbor_tokens_avx512,
+                           tok, n);
+      if (n > 0) {
+        tok[rng() % n] = rng() % 2 ? 16777216u : 0xffffffffu;
+        check_encoders_agree(kvidx__pickle_tokens_scalar,
+                             kvidx__pickle_tokens_avx512, tok, n);
+        check_encoders_agree(kvidx__cbor_tokens_scalar,
+                             kvidx__cbor_tokens_avx512, tok, n);
+      }
+    }
+  }
+}
+
 TEST(simd_switch) {
   int was = kvidx__hash_set_simd(0);
   CHECK(kvidx__token_encoder_for(1) == kvidx__pickle_tokens_scalar);
@@ -123,11 +189,12 @@ static void general_block(kvidx_hash_algo algo, const uint8_t *parent,
   kvidx__emit_final(&e, out);
 }
 
-static void check_chain(kvidx_hash_algo algo, size_t bs, size_t parent_len) {
+static void check_chain(kvidx_hash_algo algo, size_t bs, size_t parent_len,
+                        uint32_t (*id)(void)) {
   enum { BLOCKS = 3 };
   static uint32_t tok[BLOCKS * KVIDX_HASH_CHAIN_MAX_TOKENS];
   for (size_t i = 0; i < BLOCKS * bs; i++)
-    tok[i] = rand_id();
+    tok[i] = id();
   uint8_t parent[KVIDX_DIGEST_MAX];
   for (size_t i = 0; i < parent_len; i++)
     parent[i] = (uint8_t)rng();
@@ -165,8 +232,12 @@ TEST(plain_chain_matches_general_path) {
     int was = kvidx__hash_set_simd(simd);
     for (int a = 0; a < 4; a++)
       for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
-        for (size_t p = 0; p < sizeof parents / sizeof parents[0]; p++)
-          check_chain((kvidx_hash_algo)a, sizes[s], parents[p]);
+        for (size_t p = 0; p < sizeof parents / sizeof parents[0]; p++) {
+          /* Ids of any size, and ids < 2^24 only (so that runs of them
+           * take the 13-ids-per-step encoder). */
+          check_chain((kvidx_hash_algo)a, sizes[s], parents[p], rand_id);
+          check_chain((kvidx_hash_algo)a, sizes[s], parents[p], rand_small_id);
+        }
     kvidx__hash_set_simd(was);
   }
 }
@@ -189,5 +260,6 @@ TEST(digest_low64_lengths) {
 }
 
 TEST_MAIN(TEST_CASE(avx512_token_encoders_match_portable),
-          TEST_CASE(simd_switch), TEST_CASE(plain_chain_matches_general_path),
+          TEST_CASE(avx512_wide_encoder_match_portable), TEST_CASE(simd_switch),
+          TEST_CASE(plain_chain_matches_general_path),
           TEST_CASE(digest_low64_lengths))
