@@ -61,6 +61,47 @@ static void check_encoders_agree(kvidx__token_encoder a, kvidx__token_encoder b,
   }
 }
 
+/* The AVX-512 encoders against the portable ones, pickle and CBOR. */
+static void check_both_formats(const uint32_t *tok, size_t n) {
+  check_encoders_agree(kvidx__pickle_tokens_scalar, kvidx__pickle_tokens_avx512,
+                       tok, n);
+  check_encoders_agree(kvidx__cbor_tokens_scalar, kvidx__cbor_tokens_avx512,
+                       tok, n);
+}
+
+/* Each edge id in each of the first `lanes` positions of runs of n_min..
+ * n_max ids (the others i * step). */
+static void check_edges_in_lanes(const uint32_t *edges, size_t n_edges,
+                                 size_t lanes, size_t n_min, size_t n_max,
+                                 uint32_t step) {
+  uint32_t tok[MAX_TOKENS];
+  for (size_t e = 0; e < n_edges; e++) {
+    for (size_t lane = 0; lane < lanes; lane++) {
+      for (size_t i = 0; i < n_max; i++)
+        tok[i] = i == lane ? edges[e] : (uint32_t)i * step;
+      for (size_t n = n_min; n <= n_max; n++)
+        check_both_formats(tok, n);
+    }
+  }
+}
+
+/* Runs of every length up to MAX_TOKENS of id() (all tails of both step
+ * sizes); with_large: each again with one id >= 2^24 at a random place. */
+static void check_random_runs(uint32_t (*id)(void), int with_large) {
+  uint32_t tok[MAX_TOKENS];
+  for (size_t n = 0; n <= MAX_TOKENS; n++) {
+    for (int rep = 0; rep < 4; rep++) {
+      for (size_t i = 0; i < n; i++)
+        tok[i] = id();
+      check_both_formats(tok, n);
+      if (with_large && n > 0) {
+        tok[rng() % n] = rng() % 2 ? 16777216u : 0xffffffffu;
+        check_both_formats(tok, n);
+      }
+    }
+  }
+}
+
 TEST(avx512_token_encoders_match_portable) {
   if (!kvidx__hash_avx512_usable()) {
     /* Nothing to compare on this CPU; the dispatcher must not pick it. */
@@ -69,31 +110,10 @@ TEST(avx512_token_encoders_match_portable) {
     printf("note: no AVX-512 VBMI2 on this CPU, SIMD encoders not run\n");
     return;
   }
-  uint32_t tok[MAX_TOKENS];
   /* Every edge id alone and in every lane position of a group of 8. */
-  for (size_t e = 0; e < sizeof edge_ids / sizeof edge_ids[0]; e++) {
-    for (size_t lane = 0; lane < 9; lane++) {
-      for (size_t i = 0; i < 9; i++)
-        tok[i] = i == lane ? edge_ids[e] : (uint32_t)(i * 40);
-      for (size_t n = 1; n <= 9; n++) {
-        check_encoders_agree(kvidx__pickle_tokens_scalar,
-                             kvidx__pickle_tokens_avx512, tok, n);
-        check_encoders_agree(kvidx__cbor_tokens_scalar,
-                             kvidx__cbor_tokens_avx512, tok, n);
-      }
-    }
-  }
-  /* Random mixes of every length up to MAX_TOKENS (all tails mod 8). */
-  for (size_t n = 0; n <= MAX_TOKENS; n++) {
-    for (int rep = 0; rep < 4; rep++) {
-      for (size_t i = 0; i < n; i++)
-        tok[i] = rand_id();
-      check_encoders_agree(kvidx__pickle_tokens_scalar,
-                           kvidx__pickle_tokens_avx512, tok, n);
-      check_encoders_agree(kvidx__cbor_tokens_scalar, kvidx__cbor_tokens_avx512,
-                           tok, n);
-    }
-  }
+  check_edges_in_lanes(edge_ids, sizeof edge_ids / sizeof edge_ids[0], 9, 1, 9,
+                       40);
+  check_random_runs(rand_id, 0);
 }
 
 /* Ids below 2^24 (the 13-ids-per-step encoder's range) at its edges: the
@@ -122,44 +142,15 @@ static uint32_t rand_small_id(void) {
 TEST(avx512_wide_encoder_match_portable) {
   if (!kvidx__hash_avx512_usable())
     return;
+  check_edges_in_lanes(small_edges, sizeof small_edges / sizeof small_edges[0],
+                       40, 26, 40, 997);
   uint32_t tok[MAX_TOKENS];
-  for (size_t e = 0; e < sizeof small_edges / sizeof small_edges[0]; e++) {
-    for (size_t lane = 0; lane < 40; lane++) {
-      for (size_t i = 0; i < 40; i++)
-        tok[i] = i == lane ? small_edges[e] : (uint32_t)(i * 997);
-      for (size_t n = 26; n <= 40; n++) {
-        check_encoders_agree(kvidx__pickle_tokens_scalar,
-                             kvidx__pickle_tokens_avx512, tok, n);
-        check_encoders_agree(kvidx__cbor_tokens_scalar,
-                             kvidx__cbor_tokens_avx512, tok, n);
-      }
-    }
-  }
   for (size_t n = 26; n <= 80; n++) {
     for (size_t i = 0; i < n; i++)
       tok[i] = 65536u + (uint32_t)(rng() % 1000000u);
-    check_encoders_agree(kvidx__pickle_tokens_scalar,
-                         kvidx__pickle_tokens_avx512, tok, n);
-    check_encoders_agree(kvidx__cbor_tokens_scalar, kvidx__cbor_tokens_avx512,
-                         tok, n);
+    check_both_formats(tok, n);
   }
-  for (size_t n = 0; n <= MAX_TOKENS; n++) {
-    for (int rep = 0; rep < 4; rep++) {
-      for (size_t i = 0; i < n; i++)
-        tok[i] = rand_small_id();
-      check_encoders_agree(kvidx__pickle_tokens_scalar,
-                           kvidx__pickle_tokens_avx512, tok, n);
-      check_encoders_agree(kvidx__cbor_tokens_scalar, kvidx__cbor_tokens_avx512,
-                           tok, n);
-      if (n > 0) {
-        tok[rng() % n] = rng() % 2 ? 16777216u : 0xffffffffu;
-        check_encoders_agree(kvidx__pickle_tokens_scalar,
-                             kvidx__pickle_tokens_avx512, tok, n);
-        check_encoders_agree(kvidx__cbor_tokens_scalar,
-                             kvidx__cbor_tokens_avx512, tok, n);
-      }
-    }
-  }
+  check_random_runs(rand_small_id, 1);
 }
 
 TEST(simd_switch) {
