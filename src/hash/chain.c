@@ -69,13 +69,17 @@ static void layout_init(layout *L, uint8_t *b, kvidx_hash_algo algo, size_t bs,
   L->tail_len = 1;
 }
 
-/* The token encoder, called directly (no indirect call per block). */
+/* The token encoder of SIMD level `simd`, called directly (no indirect call
+ * per block). */
 CHAIN_INLINE uint8_t *put_tokens(int pickle, int simd, uint8_t *d,
                                  const uint32_t *tok, size_t n) {
 #if defined(KVIDX_HASH_HAVE_AVX512)
-  if (simd)
+  if (simd == KVIDX__SIMD_AVX512)
     return pickle ? kvidx__pickle_tokens_avx512(d, tok, n)
                   : kvidx__cbor_tokens_avx512(d, tok, n);
+  if (simd == KVIDX__SIMD_AVX2)
+    return pickle ? kvidx__pickle_tokens_avx2(d, tok, n)
+                  : kvidx__cbor_tokens_avx2(d, tok, n);
 #else
   (void)simd;
 #endif
@@ -198,8 +202,7 @@ void kvidx__hash_chain_plain(kvidx_hash_algo algo, const uint8_t *parent,
   kvidx_digest first;
   int sha = algo == KVIDX_HASH_SHA256 || algo == KVIDX_HASH_SHA256_CBOR;
   int pickle = algo == KVIDX_HASH_SHA256 || algo == KVIDX_HASH_XXHASH;
-  int simd = kvidx__token_encoder_for(pickle) != kvidx__pickle_tokens_scalar &&
-             kvidx__token_encoder_for(pickle) != kvidx__cbor_tokens_scalar;
+  int simd = kvidx__hash_simd_level();
   size_t digest_len = sha ? 32 : 16;
   if (n_blocks == 0)
     return;
@@ -228,9 +231,14 @@ void kvidx__hash_chain_plain(kvidx_hash_algo algo, const uint8_t *parent,
 #if defined(KVIDX_CHAIN_XXH)
   if (!sha) {
 #if defined(KVIDX_HASH_HAVE_AVX512)
-    if (simd) {
+    if (simd == KVIDX__SIMD_AVX512) {
       kvidx__chain_xxh_avx512(&L, buf, parent, tokens, i, n_blocks, out_digests,
                               out_keys);
+      return;
+    }
+    if (simd == KVIDX__SIMD_AVX2) {
+      kvidx__chain_xxh_avx2(&L, buf, parent, tokens, i, n_blocks, out_digests,
+                            out_keys);
       return;
     }
 #endif

@@ -155,12 +155,16 @@ CHAIN_INLINE void kvidx__chain_xxh_run(
   }
 }
 
-/* The AVX-512 instance (tokens_avx512.c); call only when
- * kvidx__hash_avx512_usable(). */
+/* The AVX-512 and AVX2 instances (tokens_avx512.c, tokens_avx2.c); call
+ * only at that SIMD level (kvidx__hash_simd_level()). */
 void kvidx__chain_xxh_avx512(const kvidx__chain_layout *L,
                              uint8_t (*buf)[CHAIN_BUF], const uint8_t *parent,
                              const uint32_t *tokens, size_t i, size_t n_blocks,
                              kvidx_digest *out_digests, uint64_t *out_keys);
+void kvidx__chain_xxh_avx2(const kvidx__chain_layout *L,
+                           uint8_t (*buf)[CHAIN_BUF], const uint8_t *parent,
+                           const uint32_t *tokens, size_t i, size_t n_blocks,
+                           kvidx_digest *out_digests, uint64_t *out_keys);
 #define KVIDX_CHAIN_XXH 1
 #endif
 

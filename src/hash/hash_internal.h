@@ -161,31 +161,44 @@ void kvidx__cbor_tuple(kvidx__emitter *e, const kvidx__block_tuple *t);
 void kvidx__pickle_str_object(kvidx__emitter *e, const char *s, size_t len);
 void kvidx__cbor_str_object(kvidx__emitter *e, const char *s, size_t len);
 
-/* ---- token encoders (tokens.c, tokens_avx512.c) -------------------------- */
+/* ---- token encoders (tokens.c, tokens_avx2.c, tokens_avx512.c) ---------- */
 
 /*
  * Write n token ids as consecutive pickle ints (BININT1 / BININT2 / BININT /
  * LONG1) or CBOR uints at d and return the end. They may store up to
  * KVIDX_HASH_TOKEN_SLACK bytes past the start of the last token, so d needs
- * 7 * n + KVIDX_HASH_TOKEN_SLACK writable bytes. kvidx__pickle_tokens and
- * kvidx__cbor_tokens pick the AVX-512 version when the CPU has it (and SIMD
- * is not switched off), else the portable one; all give the same bytes.
+ * 7 * n + KVIDX_HASH_TOKEN_SLACK writable bytes. kvidx__token_encoder_for()
+ * picks the best version this CPU runs (AVX-512, else AVX2, else portable)
+ * unless SIMD is capped; all give the same bytes.
  */
 typedef uint8_t *(*kvidx__token_encoder)(uint8_t *d, const uint32_t *tok,
                                          size_t n);
 uint8_t *kvidx__pickle_tokens_scalar(uint8_t *d, const uint32_t *tok, size_t n);
 uint8_t *kvidx__cbor_tokens_scalar(uint8_t *d, const uint32_t *tok, size_t n);
+uint8_t *kvidx__pickle_tokens_avx2(uint8_t *d, const uint32_t *tok, size_t n);
+uint8_t *kvidx__cbor_tokens_avx2(uint8_t *d, const uint32_t *tok, size_t n);
 uint8_t *kvidx__pickle_tokens_avx512(uint8_t *d, const uint32_t *tok, size_t n);
 uint8_t *kvidx__cbor_tokens_avx512(uint8_t *d, const uint32_t *tok, size_t n);
+/* Builds the AVX2 encoders' tables (once; tokens.c calls it before the
+ * AVX2 level is first used). */
+void kvidx__hash_avx2_init(void);
+
+/* SIMD levels of the token encoders. */
+enum { KVIDX__SIMD_NONE = 0, KVIDX__SIMD_AVX2 = 1, KVIDX__SIMD_AVX512 = 2 };
+/* The highest level this build and CPU can run. */
+int kvidx__hash_simd_usable(void);
 /* 1 if this build has the AVX-512 encoders and this CPU can run them. */
 int kvidx__hash_avx512_usable(void);
+/* The level calls use now. */
+int kvidx__hash_simd_level(void);
 /* The encoder of the format (pickle if pickle != 0) that calls will use. */
 kvidx__token_encoder kvidx__token_encoder_for(int pickle);
-/* Turns the SIMD encoders on (1, if usable) or off (0) for the whole
- * process; returns the previous setting. The environment variable
- * KVIDX_HASH_NO_SIMD=1 turns them off at start. For tests and benchmarks:
- * both paths must give the same bytes. */
-int kvidx__hash_set_simd(int on);
+/* Sets the SIMD level for the whole process to `level`, or to the highest
+ * usable one below it; returns the previous level. At start it is the
+ * highest usable, capped by the environment: KVIDX_HASH_NO_SIMD=1 (none),
+ * or KVIDX_HASH_SIMD=none|avx2|avx512. For tests and benchmarks: every
+ * level must give the same bytes. */
+int kvidx__hash_set_simd(int level);
 
 /* ---- chain.c ------------------------------------------------------------- */
 

@@ -12,9 +12,10 @@ Thousands of random prompts over random seeds (empty, unicode, unset), LoRA
 names, cache salts, multimodal items, block sizes (1 .. 3000, so both the
 one-shot and the streamed encoder paths), chain continuations, and token ids
 at every encoding boundary (255/256, 65535/65536, 2^31-1/2^31, 2^32-1) are
-hashed in bulk: one `kvidx hash --batch` process per option set, run twice:
-with the default token encoder (AVX-512 where the CPU has it) and with
-KVIDX_HASH_NO_SIMD=1 (the portable one).
+hashed in bulk: one `kvidx hash --batch` process per option set, run three
+times: with the default token encoder (AVX-512 where the CPU has it), with
+KVIDX_HASH_SIMD=avx2 (AVX2 where it has that) and with KVIDX_HASH_NO_SIMD=1
+(the portable one).
 
 Needs Debian's python3 with python3-cbor2 and python3-xxhash. Prints
 PASS/FAIL lines for tests/run.sh. KVIDX_HASH_DIFF_SEED picks the random seed
@@ -195,6 +196,7 @@ def expected_line(case, tokens):
 
 
 NO_SIMD_ENV = dict(os.environ, KVIDX_HASH_NO_SIMD="1")
+AVX2_ENV = dict(os.environ, KVIDX_HASH_SIMD="avx2")
 
 
 def main():
@@ -216,14 +218,15 @@ def main():
             want = [expected_line(case, p) for p in prompts]
             n_prompts += len(prompts)
             n_blocks += sum(len(p) // case["bs"] for p in prompts)
-            # Both token encoders: the default (AVX-512 where the CPU has
-            # it) and the portable one.
-            for env in (None, NO_SIMD_ENV):
+            # Every token encoder: the default (AVX-512 where the CPU has
+            # it), AVX2 (where it has that) and the portable one.
+            for env in (None, AVX2_ENV, NO_SIMD_ENV):
                 r = subprocess.run([kvidx, "hash"] + args, input=stdin.encode(),
                                    capture_output=True, timeout=60, env=env)
                 got = r.stdout.decode().split("\n")[:-1]
                 if r.returncode != 0 or got != want:
-                    label = "KVIDX_HASH_NO_SIMD=1 " if env else ""
+                    label = ("KVIDX_HASH_NO_SIMD=1 " if env is NO_SIMD_ENV else
+                             "KVIDX_HASH_SIMD=avx2 " if env is AVX2_ENV else "")
                     bad = (args, r.returncode,
                            label + r.stderr.decode()[:300], prompts, got, want)
                     break

@@ -1,13 +1,16 @@
 /*
  * test_hash_paths.c: kvidx's two ways to encode a block give the same bytes.
  *
- * White-box (src/hash/hash_internal.h): the AVX-512 token encoders against
- * the portable ones on ids at every size boundary of pickle and CBOR, and
- * the fixed-layout chain of blocks without extra keys (chain.c) against the
- * general serializers (pickle.c / cbor.c), with SIMD on and off. The
- * general serializers are checked against CPython by test_hash.c's vectors
- * and test_hash_diff.py, which also runs with KVIDX_HASH_NO_SIMD=1.
+ * White-box (src/hash/hash_internal.h): the AVX-512 and AVX2 token encoders
+ * against the portable ones on ids at every size boundary of pickle and
+ * CBOR, and the fixed-layout chain of blocks without extra keys (chain.c)
+ * against the general serializers (pickle.c / cbor.c), at every SIMD level
+ * the CPU has. The general serializers are checked against CPython by
+ * test_hash.c's vectors and test_hash_diff.py, which also runs with
+ * KVIDX_HASH_SIMD=avx2 and KVIDX_HASH_NO_SIMD=1.
  */
+#include <stdlib.h>
+
 #include "hash/hash_internal.h"
 #include "test.h"
 
@@ -48,8 +51,14 @@ static void check_encoders_agree(kvidx__token_encoder a, kvidx__token_encoder b,
   static uint8_t out_a[ENC_BUF], out_b[ENC_BUF];
   memset(out_a, 0xaa, sizeof out_a);
   memset(out_b, 0x55, sizeof out_b);
-  size_t len_a = (size_t)(a(out_a, tok, n) - out_a);
-  size_t len_b = (size_t)(b(out_b, tok, n) - out_b);
+  /* The ids in a heap block of exactly their size, so that a read past
+   * them is an error under ASan (make check). */
+  uint32_t *ids = malloc(n * sizeof *ids + 1);
+  CHECK(ids != NULL);
+  memcpy(ids, tok, n * sizeof *ids);
+  size_t len_a = (size_t)(a(out_a, ids, n) - out_a);
+  size_t len_b = (size_t)(b(out_b, ids, n) - out_b);
+  free(ids);
   CHECK_EQ_U64(len_a, len_b);
   if (memcmp(out_a, out_b, len_a) != 0) {
     size_t i = 0;
@@ -61,12 +70,13 @@ static void check_encoders_agree(kvidx__token_encoder a, kvidx__token_encoder b,
   }
 }
 
-/* The AVX-512 encoders against the portable ones, pickle and CBOR. */
+/* The SIMD encoders under test (set by each TEST) against the portable
+ * ones, pickle and CBOR. */
+static kvidx__token_encoder simd_pickle, simd_cbor;
+
 static void check_both_formats(const uint32_t *tok, size_t n) {
-  check_encoders_agree(kvidx__pickle_tokens_scalar, kvidx__pickle_tokens_avx512,
-                       tok, n);
-  check_encoders_agree(kvidx__cbor_tokens_scalar, kvidx__cbor_tokens_avx512,
-                       tok, n);
+  check_encoders_agree(kvidx__pickle_tokens_scalar, simd_pickle, tok, n);
+  check_encoders_agree(kvidx__cbor_tokens_scalar, simd_cbor, tok, n);
 }
 
 /* Each edge id in each of the first `lanes` positions of runs of n_min..
@@ -104,12 +114,11 @@ static void check_random_runs(uint32_t (*id)(void), int with_large) {
 
 TEST(avx512_token_encoders_match_portable) {
   if (!kvidx__hash_avx512_usable()) {
-    /* Nothing to compare on this CPU; the dispatcher must not pick it. */
-    CHECK(kvidx__token_encoder_for(1) == kvidx__pickle_tokens_scalar);
-    CHECK(kvidx__token_encoder_for(0) == kvidx__cbor_tokens_scalar);
-    printf("note: no AVX-512 VBMI2 on this CPU, SIMD encoders not run\n");
+    printf("note: no AVX-512 VBMI2 on this CPU, its encoders not run\n");
     return;
   }
+  simd_pickle = kvidx__pickle_tokens_avx512;
+  simd_cbor = kvidx__cbor_tokens_avx512;
   /* Every edge id alone and in every lane position of a group of 8. */
   check_edges_in_lanes(edge_ids, sizeof edge_ids / sizeof edge_ids[0], 9, 1, 9,
                        40);
@@ -139,13 +148,11 @@ static uint32_t rand_small_id(void) {
  * in every lane of the first two groups and of a tail, runs whose 13 ids are
  * all 5-byte records (the compressed vector then fills all 64 bytes), and an
  * id >= 2^24 at any position sending the run to the 8-ids encoder. */
-TEST(avx512_wide_encoder_match_portable) {
-  if (!kvidx__hash_avx512_usable())
-    return;
+static void check_small_id_runs(size_t n_min) {
   check_edges_in_lanes(small_edges, sizeof small_edges / sizeof small_edges[0],
-                       40, 26, 40, 997);
+                       40, n_min, 40, 997);
   uint32_t tok[MAX_TOKENS];
-  for (size_t n = 26; n <= 80; n++) {
+  for (size_t n = n_min; n <= 80; n++) {
     for (size_t i = 0; i < n; i++)
       tok[i] = 65536u + (uint32_t)(rng() % 1000000u);
     check_both_formats(tok, n);
@@ -153,16 +160,49 @@ TEST(avx512_wide_encoder_match_portable) {
   check_random_runs(rand_small_id, 1);
 }
 
+TEST(avx512_wide_encoder_match_portable) {
+  if (!kvidx__hash_avx512_usable())
+    return;
+  simd_pickle = kvidx__pickle_tokens_avx512;
+  simd_cbor = kvidx__cbor_tokens_avx512;
+  check_small_id_runs(26);
+}
+
+/* The AVX2 encoder (6 ids per step for ids < 2^24, the portable one for the
+ * rest): the same edges in every lane of runs from 1 id on, all-5-byte
+ * runs, random runs of small and of any ids. */
+TEST(avx2_encoder_match_portable) {
+  if (kvidx__hash_simd_usable() < KVIDX__SIMD_AVX2) {
+    printf("note: no AVX2 on this CPU, its encoders not run\n");
+    return;
+  }
+  int was = kvidx__hash_set_simd(KVIDX__SIMD_AVX2); /* builds its tables */
+  simd_pickle = kvidx__pickle_tokens_avx2;
+  simd_cbor = kvidx__cbor_tokens_avx2;
+  check_small_id_runs(1);
+  check_edges_in_lanes(edge_ids, sizeof edge_ids / sizeof edge_ids[0], 9, 1, 9,
+                       40);
+  check_random_runs(rand_id, 0);
+  kvidx__hash_set_simd(was);
+}
+
 TEST(simd_switch) {
-  int was = kvidx__hash_set_simd(0);
+  int was = kvidx__hash_set_simd(KVIDX__SIMD_NONE);
+  CHECK_EQ_INT(kvidx__hash_simd_level(), KVIDX__SIMD_NONE);
   CHECK(kvidx__token_encoder_for(1) == kvidx__pickle_tokens_scalar);
   CHECK(kvidx__token_encoder_for(0) == kvidx__cbor_tokens_scalar);
-  CHECK_EQ_INT(kvidx__hash_set_simd(1), 0);
-  int usable = kvidx__hash_avx512_usable();
+  int usable = kvidx__hash_simd_usable();
+  CHECK_EQ_INT(kvidx__hash_set_simd(KVIDX__SIMD_AVX2), KVIDX__SIMD_NONE);
+  CHECK_EQ_INT(kvidx__hash_simd_level(),
+               usable < KVIDX__SIMD_AVX2 ? usable : KVIDX__SIMD_AVX2);
+  CHECK_EQ_INT(kvidx__token_encoder_for(1) == kvidx__pickle_tokens_avx2,
+               usable >= KVIDX__SIMD_AVX2);
+  kvidx__hash_set_simd(KVIDX__SIMD_AVX512);
+  CHECK_EQ_INT(kvidx__hash_simd_level(), usable);
   CHECK_EQ_INT(kvidx__token_encoder_for(1) == kvidx__pickle_tokens_avx512,
-               usable);
+               usable == KVIDX__SIMD_AVX512);
   CHECK_EQ_INT(kvidx__token_encoder_for(0) == kvidx__cbor_tokens_avx512,
-               usable);
+               usable == KVIDX__SIMD_AVX512);
   kvidx__hash_set_simd(was);
 }
 
@@ -219,7 +259,7 @@ TEST(plain_chain_matches_general_path) {
                                  15, 16, 17, 23,  24,  25,  31,  32,
                                  33, 64, 65, 100, 128, 200, 255, 256};
   static const size_t parents[] = {1, 8, 16, 23, 24, 31, 32};
-  for (int simd = 0; simd <= 1; simd++) {
+  for (int simd = KVIDX__SIMD_NONE; simd <= KVIDX__SIMD_AVX512; simd++) {
     int was = kvidx__hash_set_simd(simd);
     for (int a = 0; a < 4; a++)
       for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
@@ -251,6 +291,7 @@ TEST(digest_low64_lengths) {
 }
 
 TEST_MAIN(TEST_CASE(avx512_token_encoders_match_portable),
-          TEST_CASE(avx512_wide_encoder_match_portable), TEST_CASE(simd_switch),
+          TEST_CASE(avx512_wide_encoder_match_portable),
+          TEST_CASE(avx2_encoder_match_portable), TEST_CASE(simd_switch),
           TEST_CASE(plain_chain_matches_general_path),
           TEST_CASE(digest_low64_lengths))
