@@ -112,29 +112,10 @@ static inline void put_parent(const layout *L, uint8_t *b,
 
 #if defined(KVIDX_CHAIN_XXH)
 /* The portable XXH3 chain: the template with the portable encoders. */
-static void chain_xxh_portable(const layout *L, uint8_t (*buf)[CHAIN_BUF],
-                               const uint8_t *parent, const uint32_t *tokens,
-                               size_t i, size_t n_blocks,
-                               kvidx_digest *out_digests, uint64_t *out_keys) {
-  if (L->pickle)
-    kvidx__chain_xxh_run(L, 1, kvidx__pickle_tokens_scalar,
-                         kvidx__put_parent_words, buf, parent, tokens, i,
-                         n_blocks, out_digests, out_keys);
-  else
-    kvidx__chain_xxh_run(L, 0, kvidx__cbor_tokens_scalar,
-                         kvidx__put_parent_words, buf, parent, tokens, i,
-                         n_blocks, out_digests, out_keys);
-}
+KVIDX_CHAIN_XXH_INSTANCE(static, chain_xxh_portable,
+                         kvidx__pickle_tokens_scalar, kvidx__cbor_tokens_scalar,
+                         kvidx__put_parent_words)
 #endif
-
-static inline uint64_t load_be64(const uint8_t *p) {
-  uint64_t v;
-  memcpy(&v, p, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  v = __builtin_bswap64(v);
-#endif
-  return v;
-}
 
 static inline void store_be64(uint8_t *p, uint64_t v) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -153,7 +134,7 @@ CHAIN_INLINE uint64_t digest_block(int sha, const uint8_t *b, size_t len,
     SHA256_Update(&c, b, len);
     SHA256_Final(out->bytes, &c);
     out->len = 32;
-    return load_be64(out->bytes + 24);
+    return kvidx__load_be64(out->bytes + 24);
   }
   XXH128_hash_t h = XXH3_128bits(b, len);
   store_be64(out->bytes, h.high64);

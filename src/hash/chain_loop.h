@@ -155,6 +155,23 @@ CHAIN_INLINE void kvidx__chain_xxh_run(
   }
 }
 
+/* Defines `name`, an instance of the XXH3 chain loop (the signature
+ * below) with the given pickle and CBOR encoders and put_parent, compiled
+ * with the function attributes `attrs` (a target, or nothing). */
+#define KVIDX_CHAIN_XXH_INSTANCE(attrs, name, pickle_enc, cbor_enc,            \
+                                 put_parent)                                   \
+  attrs void name(const kvidx__chain_layout *L, uint8_t(*buf)[CHAIN_BUF],      \
+                  const uint8_t *parent, const uint32_t *tokens, size_t i,     \
+                  size_t n_blocks, kvidx_digest *out_digests,                  \
+                  uint64_t *out_keys) {                                        \
+    if (L->pickle)                                                             \
+      kvidx__chain_xxh_run(L, 1, pickle_enc, put_parent, buf, parent, tokens,  \
+                           i, n_blocks, out_digests, out_keys);                \
+    else                                                                       \
+      kvidx__chain_xxh_run(L, 0, cbor_enc, put_parent, buf, parent, tokens, i, \
+                           n_blocks, out_digests, out_keys);                   \
+  }
+
 /* The AVX-512 and AVX2 instances (tokens_avx512.c, tokens_avx2.c); call
  * only at that SIMD level (kvidx__hash_simd_level()). */
 void kvidx__chain_xxh_avx512(const kvidx__chain_layout *L,

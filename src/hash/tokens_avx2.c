@@ -190,18 +190,8 @@ AVX2_TARGET uint8_t *kvidx__cbor_tokens_avx2(uint8_t *d, const uint32_t *tok,
 }
 
 #if defined(KVIDX_CHAIN_XXH)
-AVX2_TARGET void
-kvidx__chain_xxh_avx2(const kvidx__chain_layout *L, uint8_t (*buf)[CHAIN_BUF],
-                      const uint8_t *parent, const uint32_t *tokens, size_t i,
-                      size_t n_blocks, kvidx_digest *out_digests,
-                      uint64_t *out_keys) {
-  if (L->pickle)
-    kvidx__chain_xxh_run(L, 1, pickle_tokens, kvidx__put_parent_words, buf,
-                         parent, tokens, i, n_blocks, out_digests, out_keys);
-  else
-    kvidx__chain_xxh_run(L, 0, cbor_tokens, kvidx__put_parent_words, buf,
-                         parent, tokens, i, n_blocks, out_digests, out_keys);
-}
+KVIDX_CHAIN_XXH_INSTANCE(AVX2_TARGET, kvidx__chain_xxh_avx2, pickle_tokens,
+                         cbor_tokens, kvidx__put_parent_words)
 #endif
 
 #endif

@@ -321,18 +321,8 @@ AVX512_TARGET static inline void put_parent_vbmi(const kvidx__chain_layout *L,
       (void *)b, _mm256_permutex2var_epi8(cur, idx, _mm256_castsi128_si256(p)));
 }
 
-AVX512_TARGET void
-kvidx__chain_xxh_avx512(const kvidx__chain_layout *L, uint8_t (*buf)[CHAIN_BUF],
-                        const uint8_t *parent, const uint32_t *tokens, size_t i,
-                        size_t n_blocks, kvidx_digest *out_digests,
-                        uint64_t *out_keys) {
-  if (L->pickle)
-    kvidx__chain_xxh_run(L, 1, pickle_tokens, put_parent_vbmi, buf, parent,
-                         tokens, i, n_blocks, out_digests, out_keys);
-  else
-    kvidx__chain_xxh_run(L, 0, cbor_tokens, put_parent_vbmi, buf, parent,
-                         tokens, i, n_blocks, out_digests, out_keys);
-}
+KVIDX_CHAIN_XXH_INSTANCE(AVX512_TARGET, kvidx__chain_xxh_avx512, pickle_tokens,
+                         cbor_tokens, put_parent_vbmi)
 #endif
 
 #endif
