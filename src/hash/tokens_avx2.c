@@ -84,6 +84,16 @@ void kvidx__hash_avx2_init(void) {
 /* The 2-bit class fields of three ids from the low 3 bits of a movemask. */
 static const uint8_t spread3[8] = {0, 1, 4, 5, 16, 17, 20, 21};
 
+/* The table index of lane `lane` from the movemasks of the compares
+ * > 255, > 65535 and (CBOR; else 0) > 23: each id's class is the number
+ * of compares it passes. */
+CHAIN_INLINE unsigned lane_index(unsigned m8, unsigned m16, unsigned m5,
+                                 unsigned lane) {
+  unsigned sh = 4 * lane;
+  return (unsigned)spread3[m8 >> sh & 7] + spread3[m16 >> sh & 7] +
+         spread3[m5 >> sh & 7];
+}
+
 /* Encodes tok[0..6) (all < 2^24; tok[6] is read too) at d; returns the
  * end. Stores up to 16 bytes past the last record's start. */
 AVX2_TARGET CHAIN_INLINE uint8_t *encode6(uint8_t *d, const uint32_t *tok,
@@ -97,14 +107,10 @@ AVX2_TARGET CHAIN_INLINE uint8_t *encode6(uint8_t *d, const uint32_t *tok,
       _mm256_castsi256_ps(_mm256_cmpgt_epi32(y, _mm256_set1_epi32(255))));
   unsigned m16 = (unsigned)_mm256_movemask_ps(
       _mm256_castsi256_ps(_mm256_cmpgt_epi32(y, _mm256_set1_epi32(65535))));
-  unsigned lo = spread3[m8 & 7] + spread3[m16 & 7];
-  unsigned hi = spread3[m8 >> 4 & 7] + spread3[m16 >> 4 & 7];
-  if (cbor) {
-    unsigned m5 = (unsigned)_mm256_movemask_ps(
-        _mm256_castsi256_ps(_mm256_cmpgt_epi32(y, _mm256_set1_epi32(23))));
-    lo += spread3[m5 & 7];
-    hi += spread3[m5 >> 4 & 7];
-  }
+  unsigned m5 = cbor ? (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(
+                           _mm256_cmpgt_epi32(y, _mm256_set1_epi32(23))))
+                     : 0;
+  unsigned lo = lane_index(m8, m16, m5, 0), hi = lane_index(m8, m16, m5, 1);
   __m256i shuffle = _mm256_inserti128_si256(
       _mm256_castsi128_si256(
           _mm_load_si128((const __m128i *)(const void *)lut_shuffle[cbor][lo])),
@@ -126,11 +132,10 @@ AVX2_TARGET CHAIN_INLINE uint8_t *encode3(uint8_t *d, const uint32_t *tok,
       _mm_castsi128_ps(_mm_cmpgt_epi32(y, _mm_set1_epi32(255))));
   unsigned m16 = (unsigned)_mm_movemask_ps(
       _mm_castsi128_ps(_mm_cmpgt_epi32(y, _mm_set1_epi32(65535))));
-  unsigned idx = spread3[m8 & 7] + spread3[m16 & 7];
-  if (cbor)
-    idx += spread3[(unsigned)_mm_movemask_ps(_mm_castsi128_ps(
-                       _mm_cmpgt_epi32(y, _mm_set1_epi32(23)))) &
-                   7];
+  unsigned m5 = cbor ? (unsigned)_mm_movemask_ps(_mm_castsi128_ps(
+                           _mm_cmpgt_epi32(y, _mm_set1_epi32(23))))
+                     : 0;
+  unsigned idx = lane_index(m8, m16, m5, 0);
   _mm_storeu_si128(
       (__m128i *)(void *)d,
       _mm_shuffle_epi8(y, _mm_load_si128((const __m128i *)(const void *)

@@ -109,28 +109,18 @@ AVX512_TARGET CHAIN_INLINE uint8_t *encode8(uint8_t *d, const uint32_t *tok,
   return d + _mm_popcnt_u64(bytes);
 }
 
-/* The 8-ids-per-step encoders: any id; the fallback of the 13-ids ones. */
-AVX512_TARGET CHAIN_INLINE uint8_t *
-pickle_tokens8(uint8_t *d, const uint32_t *tok, size_t n) {
-  const __m512i class_of_lz = _mm512_loadu_si512(pickle_class_of_lz);
-  const __m512i classes = _mm512_loadu_si512(pickle_classes);
+/* The 8-ids-per-step encoder: any id; the fallback of the 13-ids one. */
+AVX512_TARGET CHAIN_INLINE uint8_t *tokens8(uint8_t *d, const uint32_t *tok,
+                                            size_t n, int cbor) {
+  const __m512i class_of_lz =
+      _mm512_loadu_si512(cbor ? cbor_class_of_lz : pickle_class_of_lz);
+  const __m512i classes =
+      _mm512_loadu_si512(cbor ? cbor_classes : pickle_classes);
   size_t i = 0;
   for (; i + 8 <= n; i += 8)
-    d = encode8(d, tok + i, 8, class_of_lz, classes, 0);
+    d = encode8(d, tok + i, 8, class_of_lz, classes, cbor);
   if (i < n)
-    d = encode8(d, tok + i, (unsigned)(n - i), class_of_lz, classes, 0);
-  return d;
-}
-
-AVX512_TARGET CHAIN_INLINE uint8_t *
-cbor_tokens8(uint8_t *d, const uint32_t *tok, size_t n) {
-  const __m512i class_of_lz = _mm512_loadu_si512(cbor_class_of_lz);
-  const __m512i classes = _mm512_loadu_si512(cbor_classes);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    d = encode8(d, tok + i, 8, class_of_lz, classes, 1);
-  if (i < n)
-    d = encode8(d, tok + i, (unsigned)(n - i), class_of_lz, classes, 1);
+    d = encode8(d, tok + i, (unsigned)(n - i), class_of_lz, classes, cbor);
   return d;
 }
 
@@ -248,7 +238,7 @@ AVX512_TARGET CHAIN_INLINE int any_id_over_24_bits(const uint32_t *tok,
 AVX512_TARGET CHAIN_INLINE uint8_t *tokens13(uint8_t *d, const uint32_t *tok,
                                              size_t n, int cbor) {
   if (__builtin_expect(any_id_over_24_bits(tok, n), 0))
-    return cbor ? cbor_tokens8(d, tok, n) : pickle_tokens8(d, tok, n);
+    return tokens8(d, tok, n, cbor);
   enc13_consts c = {_mm512_loadu_si512(cbor ? cbor13_slots : pickle13_slots),
                     _mm512_loadu_si512(lz13_slots),
                     _mm512_loadu_si512(cbor ? cbor13_keep : pickle13_keep),
@@ -270,12 +260,12 @@ AVX512_TARGET CHAIN_INLINE uint8_t *tokens13(uint8_t *d, const uint32_t *tok,
  * kvidx__*_tokens_avx512 for the general serializers. */
 AVX512_TARGET CHAIN_INLINE uint8_t *
 pickle_tokens(uint8_t *d, const uint32_t *tok, size_t n) {
-  return n >= TOKENS13_MIN ? tokens13(d, tok, n, 0) : pickle_tokens8(d, tok, n);
+  return n >= TOKENS13_MIN ? tokens13(d, tok, n, 0) : tokens8(d, tok, n, 0);
 }
 
 AVX512_TARGET CHAIN_INLINE uint8_t *cbor_tokens(uint8_t *d, const uint32_t *tok,
                                                 size_t n) {
-  return n >= TOKENS13_MIN ? tokens13(d, tok, n, 1) : cbor_tokens8(d, tok, n);
+  return n >= TOKENS13_MIN ? tokens13(d, tok, n, 1) : tokens8(d, tok, n, 1);
 }
 
 AVX512_TARGET uint8_t *

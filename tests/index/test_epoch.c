@@ -21,10 +21,15 @@ static void retire(kvidx__epoch *e, int i) {
   kvidx__epoch_retire(e, node, &freed[i], 0, count_free, NULL);
 }
 
+/* A new epoch domain, nothing freed yet. */
+static void fresh(kvidx__epoch *e) {
+  kvidx__epoch_init(e);
+  memset(freed, 0, sizeof freed);
+}
+
 TEST(no_readers_frees_at_once) {
   kvidx__epoch e;
-  kvidx__epoch_init(&e);
-  memset(freed, 0, sizeof freed);
+  fresh(&e);
   retire(&e, 0);
   CHECK_EQ_INT(freed[0], 1);
   CHECK_EQ_U64(atomic_load(&e.pending), 0);
@@ -33,8 +38,7 @@ TEST(no_readers_frees_at_once) {
 
 TEST(reader_inside_keeps_it) {
   kvidx__epoch e;
-  kvidx__epoch_init(&e);
-  memset(freed, 0, sizeof freed);
+  fresh(&e);
   uint64_t t = kvidx__epoch_enter(&e);
   retire(&e, 0);
   for (int i = 0; i < 5; i++)
@@ -51,8 +55,7 @@ TEST(reader_inside_keeps_it) {
  * it does not delay it; one that entered before does. */
 TEST(later_reader_does_not_delay) {
   kvidx__epoch e;
-  kvidx__epoch_init(&e);
-  memset(freed, 0, sizeof freed);
+  fresh(&e);
   uint64_t early = kvidx__epoch_enter(&e);
   retire(&e, 0);
   kvidx__epoch_exit(&e, early);
@@ -68,8 +71,7 @@ TEST(later_reader_does_not_delay) {
  * inside) still let every retired object go after two rounds. */
 TEST(overlapping_readers_make_progress) {
   kvidx__epoch e;
-  kvidx__epoch_init(&e);
-  memset(freed, 0, sizeof freed);
+  fresh(&e);
   uint64_t prev = kvidx__epoch_enter(&e);
   for (int i = 0; i < 8; i++) {
     retire(&e, i);
@@ -87,8 +89,7 @@ TEST(overlapping_readers_make_progress) {
 
 TEST(destroy_frees_pending) {
   kvidx__epoch e;
-  kvidx__epoch_init(&e);
-  memset(freed, 0, sizeof freed);
+  fresh(&e);
   uint64_t t = kvidx__epoch_enter(&e);
   retire(&e, 0);
   retire(&e, 1);

@@ -30,6 +30,19 @@ static atomic_int reader_failures;
 /* Copies per (writer pod, key, tier), owned by the writer thread. */
 static int copies[WRITERS][PODS_PER_WRITER][POOL][2];
 
+/* Runs n_a threads of a and n_b of b at once (each gets its index as its
+ * argument) and waits for all of them. */
+static void run_threads(int n_a, void *(*a)(void *), int n_b,
+                        void *(*b)(void *)) {
+  pthread_t th[32];
+  CHECK(n_a + n_b <= 32);
+  for (int i = 0; i < n_a + n_b; i++)
+    CHECK(pthread_create(&th[i], NULL, i < n_a ? a : b,
+                         (void *)(intptr_t)(i < n_a ? i : i - n_a)) == 0);
+  for (int i = 0; i < n_a + n_b; i++)
+    pthread_join(th[i], NULL);
+}
+
 static uint64_t next_rand(uint64_t *s) {
   *s = *s * 6364136223846793005ull + 1442695040888963407ull;
   return *s >> 33;
@@ -134,14 +147,7 @@ TEST(readers_and_writers) {
     stable_keys[i] = i * 0x9E3779B97F4A7C15ull + 2;
   CHECK_OK(kvidx_index_add(idx, model_id, stable_pod, KVIDX_TIER_GPU,
                            stable_keys, STABLE));
-  pthread_t th[WRITERS + READERS];
-  for (int i = 0; i < WRITERS; i++)
-    CHECK(pthread_create(&th[i], NULL, writer, (void *)(intptr_t)i) == 0);
-  for (int i = 0; i < READERS; i++)
-    CHECK(pthread_create(&th[WRITERS + i], NULL, reader, (void *)(intptr_t)i) ==
-          0);
-  for (int i = 0; i < WRITERS + READERS; i++)
-    pthread_join(th[i], NULL);
+  run_threads(WRITERS, writer, READERS, reader);
   CHECK_EQ_INT(atomic_load(&reader_failures), 0);
 
   /* Final state equals the writers' bookkeeping. */
@@ -223,14 +229,7 @@ TEST(eviction_under_load) {
     snprintf(name, sizeof name, "u%d", w);
     CHECK_OK(kvidx_index_pod_id(idx, name, &pods[w][0]));
   }
-  pthread_t th[WRITERS + READERS];
-  for (int i = 0; i < WRITERS; i++)
-    CHECK(pthread_create(&th[i], NULL, unique_writer, (void *)(intptr_t)i) ==
-          0);
-  for (int i = 0; i < READERS; i++)
-    CHECK(pthread_create(&th[WRITERS + i], NULL, evict_reader, NULL) == 0);
-  for (int i = 0; i < WRITERS + READERS; i++)
-    pthread_join(th[i], NULL);
+  run_threads(WRITERS, unique_writer, READERS, evict_reader);
   CHECK_EQ_INT(atomic_load(&reader_failures), 0);
   kvidx_index_stats st;
   CHECK_OK(kvidx_index_get_stats(idx, &st));
@@ -264,11 +263,7 @@ static void *interner(void *arg) {
 
 TEST(interning_races) {
   CHECK_OK(kvidx_index_new_memory(NULL, &idx));
-  pthread_t th[INTERNERS];
-  for (int i = 0; i < INTERNERS; i++)
-    CHECK(pthread_create(&th[i], NULL, interner, (void *)(intptr_t)i) == 0);
-  for (int i = 0; i < INTERNERS; i++)
-    pthread_join(th[i], NULL);
+  run_threads(INTERNERS, interner, 0, NULL);
   CHECK_EQ_INT(atomic_load(&reader_failures), 0);
   static unsigned char seen[NAMES];
   for (int j = 0; j < NAMES; j++) {
@@ -357,13 +352,7 @@ TEST(growth_under_readers) {
                              chain_keys, CHAIN));
   kvidx_index_stats before;
   CHECK_OK(kvidx_index_get_stats(idx, &before));
-  pthread_t th[GROW_WRITERS + READERS];
-  for (int i = 0; i < GROW_WRITERS; i++)
-    CHECK(pthread_create(&th[i], NULL, grower, (void *)(intptr_t)i) == 0);
-  for (int i = 0; i < READERS; i++)
-    CHECK(pthread_create(&th[GROW_WRITERS + i], NULL, chain_reader, NULL) == 0);
-  for (int i = 0; i < GROW_WRITERS + READERS; i++)
-    pthread_join(th[i], NULL);
+  run_threads(GROW_WRITERS, grower, READERS, chain_reader);
   CHECK_EQ_INT(atomic_load(&reader_failures), 0);
   kvidx_index_stats st;
   CHECK_OK(kvidx_index_get_stats(idx, &st));
