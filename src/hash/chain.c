@@ -15,6 +15,8 @@
  * stored, and the digest is taken in one call. The bytes are exactly those
  * of the general path (tests/hash/test_hash.c compares the two).
  */
+#include <assert.h>
+
 #include "hash/chain_loop.h"
 
 typedef kvidx__chain_layout layout;
@@ -23,50 +25,41 @@ typedef kvidx__chain_layout layout;
  * and fills L. */
 static void layout_init(layout *L, uint8_t *b, kvidx_hash_algo algo, size_t bs,
                         size_t parent_len) {
-  L->pickle = algo == KVIDX_HASH_SHA256 || algo == KVIDX_HASH_XXHASH;
-  L->sha = algo == KVIDX_HASH_SHA256 || algo == KVIDX_HASH_SHA256_CBOR;
-  L->bs = bs;
-  L->parent_len = parent_len;
-  L->put_tokens = kvidx__token_encoder_for(L->pickle);
+  int pickle = algo == KVIDX_HASH_SHA256 || algo == KVIDX_HASH_XXHASH;
+  int sha = algo == KVIDX_HASH_SHA256 || algo == KVIDX_HASH_SHA256_CBOR;
+  kvidx__chain_layout_fill(L, pickle, sha, bs, parent_len);
+  L->put_tokens = kvidx__token_encoder_for(pickle);
   /* put_head16 reads back the first 32 bytes before the parent is there. */
   memset(b, 0, 32);
   size_t p = 0;
-  if (L->pickle) {
+  if (pickle) {
     /* PROTO 5, FRAME (length patched per block), SHORT_BINBYTES n. */
     b[p++] = 0x80, b[p++] = 5, b[p++] = 0x95;
     p += 8;
     b[p++] = 0x43, b[p++] = (uint8_t)parent_len;
-    L->parent_at = p;
     p += parent_len;
     b[p++] = 0x94; /* MEMOIZE */
     if (bs > 3)
       b[p++] = 0x28; /* MARK */
-    L->tokens_at = p;
-    /* TUPLE or TUPLE1..3, MEMOIZE, NONE, TUPLE3, MEMOIZE, STOP */
-    uint64_t close = bs > 3 ? 0x74 : 0x84 + bs;
-    L->tail = close | 0x94u << 8 | 0x4eu << 16 | 0x87ull << 24 | 0x94ull << 32 |
-              0x2eull << 40;
-    L->tail_len = 6;
-    return;
-  }
-  b[p++] = 0x83; /* array(3) */
-  if (parent_len < 24) {
-    b[p++] = (uint8_t)(0x40 | parent_len);
   } else {
-    b[p++] = 0x58, b[p++] = (uint8_t)parent_len;
+    b[p++] = 0x83; /* array(3) */
+    if (parent_len < 24) {
+      b[p++] = (uint8_t)(0x40 | parent_len);
+    } else {
+      b[p++] = 0x58, b[p++] = (uint8_t)parent_len;
+    }
+    p += parent_len;
+    if (bs < 24) { /* array head of the tokens, shortest form */
+      b[p++] = (uint8_t)(0x80 | bs);
+    } else if (bs <= 0xff) {
+      b[p++] = 0x98, b[p++] = (uint8_t)bs;
+    } else {
+      b[p++] = 0x99, b[p++] = (uint8_t)(bs >> 8), b[p++] = (uint8_t)bs;
+    }
   }
-  L->parent_at = p;
-  p += parent_len;
-  if (bs < 24) { /* array head of the tokens, shortest form */
-    b[p++] = (uint8_t)(0x80 | bs);
-  } else if (bs <= 0xff) {
-    b[p++] = 0x98, b[p++] = (uint8_t)bs;
-  } else {
-    b[p++] = 0x99, b[p++] = (uint8_t)(bs >> 8), b[p++] = (uint8_t)bs;
-  }
-  L->tokens_at = p;
-  L->tail = 0xf6; /* None */
-  L->tail_len = 1;
+  /* The bytes written must end where the shared layout says. */
+  assert(p == L->tokens_at);
+  (void)p;
 }
 
 /* The token encoder of SIMD level `simd`, called directly (no indirect call

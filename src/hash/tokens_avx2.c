@@ -152,8 +152,8 @@ AVX2_TARGET CHAIN_INLINE int any_id_over_24_bits(const uint32_t *tok,
     seen = _mm256_or_si256(
         seen, _mm256_loadu_si256((const __m256i *)(const void *)(tok + i)));
   uint32_t rest = 0;
-  for (; i < n; i++)
-    rest |= tok[i];
+  for (size_t k = n - i; k > 0; k--) /* the last n % 8 */
+    rest |= tok[n - k];
   return !_mm256_testz_si256(seen, _mm256_set1_epi32((int)0xff000000u)) ||
          rest >= 1u << 24;
 }
