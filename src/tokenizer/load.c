@@ -518,7 +518,8 @@ static int wrap(kvidx__post *p, const uint32_t *pre, size_t npre,
   uint32_t *np = malloc((npre + p->n_prefix + 1) * sizeof *np);
   if (!np)
     return KVIDX_ENOMEM;
-  memcpy(np, pre, npre * sizeof *np);
+  if (npre)
+    memcpy(np, pre, npre * sizeof *np);
   if (p->n_prefix)
     memcpy(np + npre, p->prefix, p->n_prefix * sizeof *np);
   free(p->prefix);
@@ -570,6 +571,14 @@ static int post_template(kvidx__post *p, const json_t *j, kvidx__errbuf *err) {
                          (uint32_t)json_integer_value(json_array_get(ids, k)))
                : push_id(&pre, &npre,
                          (uint32_t)json_integer_value(json_array_get(ids, k)));
+  }
+  if (!rc && !seen_a) {
+    /* The reference library then drops the input and returns only the
+     * template's special tokens; no real tokenizer has such a template, and
+     * passing the input through instead would tokenize differently. */
+    kvidx__errf(err, "TemplateProcessing single template without the $A "
+                     "sequence is not supported");
+    rc = KVIDX_EUNSUPPORTED;
   }
   if (!rc)
     rc = wrap(p, pre, npre, suf, nsuf);

@@ -221,6 +221,21 @@ TEST(error_unknown_components_named) {
                         err, sizeof err),
                KVIDX_EPARSE);
   CHECK(strstr(err, "merge") != NULL);
+  /* A single template without $A (found by fuzz_tokenizer_load: an empty
+   * one passed NULL to memcpy) is refused, not taken as "$A". */
+  static const char *const templates[] = {
+      "[]", "[{\"SpecialToken\":{\"id\":\"<s>\",\"type_id\":0}}]"};
+  for (size_t i = 0; i < sizeof templates / sizeof templates[0]; i++) {
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"post_processor\":{\"type\":\"TemplateProcessing\","
+             "\"single\":%s,\"special_tokens\":{\"<s>\":{\"id\":\"<s>\","
+             "\"ids\":[1],\"tokens\":[\"<s>\"]}}},\"model\":{\"type\":"
+             "\"BPE\",\"vocab\":{\"<s>\":1},\"merges\":[]}}",
+             templates[i]);
+    CHECK_EQ_INT(load_err(json, err, sizeof err), KVIDX_EUNSUPPORTED);
+    CHECK(strstr(err, "$A") != NULL);
+  }
 }
 
 TEST(error_truncated_and_corrupt_json) {
