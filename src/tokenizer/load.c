@@ -94,7 +94,9 @@ static const char *get_str(const json_t *o, const char *k) {
 
 static int on_vocab(void *ud, const char *k, size_t klen, int64_t v) {
   kvidx__model *m = ud;
-  if (v >= (int64_t)UINT32_MAX - 1)
+  /* The id -> token tables are arrays indexed by id: a sparse id would
+   * make a few bytes of JSON allocate gigabytes. */
+  if (v < 0 || v > (int64_t)KVIDX_TOK_MAX_ID)
     return KVIDX_ERANGE;
   return kvidx__strtab_put(&m->vocab, (uint32_t)v, k, klen);
 }
@@ -313,6 +315,9 @@ static int load_model(kvidx__model *m, const json_t *jm, const char *text,
     rc = kvidx__json_each_vocab(text + sp->vocab_start,
                                 sp->vocab_end - sp->vocab_start, on_vocab, m,
                                 err);
+  if (rc == KVIDX_ERANGE)
+    kvidx__errf(err, "vocab id out of range: ids must be 0..%u",
+                KVIDX_TOK_MAX_ID);
   if (rc)
     return rc;
   const char *unk = get_str(jm, "unk_token");

@@ -31,6 +31,7 @@
 /* Named limits. */
 #define KVIDX_TOK_MAX_COMPONENT_DEPTH 16 /* nested Sequence levels */
 #define KVIDX_TOK_MAX_TOKEN_BYTES 4096   /* longest vocab/added token */
+#define KVIDX_TOK_MAX_ID 0xffffffu       /* largest vocab id: tables dense */
 #define KVIDX_TOK_CACHE_SLOTS 65536      /* per-thread word cache slots */
 #define KVIDX_TOK_CACHE_ARENA (4u << 20) /* per-thread word cache bytes */
 #define KVIDX_TOK_CACHE_KEY_MAX 256      /* cached pre-token bytes, at most */

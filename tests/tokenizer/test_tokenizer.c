@@ -236,6 +236,19 @@ TEST(error_unknown_components_named) {
     CHECK_EQ_INT(load_err(json, err, sizeof err), KVIDX_EUNSUPPORTED);
     CHECK(strstr(err, "$A") != NULL);
   }
+  /* Vocab ids index dense tables: one far out of range (found by
+   * fuzz_tokenizer_load: 1027179750 asked for 4 GiB) is refused before
+   * anything is allocated for it (a negative one is a parse error). */
+  static const char *const bad_ids[] = {"16777216", "1027179750", "4294967294"};
+  for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++) {
+    char json[256];
+    snprintf(json, sizeof json,
+             "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":%s},"
+             "\"merges\":[]}}",
+             bad_ids[i]);
+    CHECK_EQ_INT(load_err(json, err, sizeof err), KVIDX_ERANGE);
+    CHECK(strstr(err, "vocab id") != NULL);
+  }
 }
 
 TEST(error_truncated_and_corrupt_json) {
