@@ -115,8 +115,8 @@ static inline void kvidx__store_le64(uint8_t *p, uint64_t v) {
 /* Loads 8 big-endian bytes at p. */
 static inline uint64_t kvidx__load_be64(const uint8_t *p) {
   uint64_t v;
-  memcpy(&v, p, 8);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  memcpy(&v, p, 8);
   v = __builtin_bswap64(v);
 #else
   v = 0;

@@ -84,14 +84,23 @@ void kvidx__hash_avx2_init(void) {
 /* The 2-bit class fields of three ids from the low 3 bits of a movemask. */
 static const uint8_t spread3[8] = {0, 1, 4, 5, 16, 17, 20, 21};
 
-/* The table index of lane `lane` from the movemasks of the compares
- * > 255, > 65535 and (CBOR; else 0) > 23: each id's class is the number
- * of compares it passes. */
-CHAIN_INLINE unsigned lane_index(unsigned m8, unsigned m16, unsigned m5,
-                                 unsigned lane) {
-  unsigned sh = 4 * lane;
-  return (unsigned)spread3[m8 >> sh & 7] + spread3[m16 >> sh & 7] +
-         spread3[m5 >> sh & 7];
+/* The table index of each 16-byte lane of y (ids in dwords 0..2, the
+ * constants in 3): each id's class is the number of the compares > 255,
+ * > 65535 and (CBOR) > 23 it passes. */
+AVX2_TARGET CHAIN_INLINE void lane_indexes(__m256i y, int cbor,
+                                           unsigned idx[2]) {
+  unsigned m8 = (unsigned)_mm256_movemask_ps(
+      _mm256_castsi256_ps(_mm256_cmpgt_epi32(y, _mm256_set1_epi32(255))));
+  unsigned m16 = (unsigned)_mm256_movemask_ps(
+      _mm256_castsi256_ps(_mm256_cmpgt_epi32(y, _mm256_set1_epi32(65535))));
+  unsigned m5 = cbor ? (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(
+                           _mm256_cmpgt_epi32(y, _mm256_set1_epi32(23))))
+                     : 0;
+  for (unsigned lane = 0; lane < 2; lane++) {
+    unsigned sh = 4 * lane;
+    idx[lane] = (unsigned)spread3[m8 >> sh & 7] + spread3[m16 >> sh & 7] +
+                spread3[m5 >> sh & 7];
+  }
 }
 
 /* Encodes tok[0..6) (all < 2^24; tok[6] is read too) at d; returns the
@@ -103,23 +112,18 @@ AVX2_TARGET CHAIN_INLINE uint8_t *encode6(uint8_t *d, const uint32_t *tok,
           _mm_loadu_si128((const __m128i *)(const void *)tok)),
       _mm_loadu_si128((const __m128i *)(const void *)(tok + 3)), 1);
   __m256i y = _mm256_blend_epi32(v, consts, 0x88);
-  unsigned m8 = (unsigned)_mm256_movemask_ps(
-      _mm256_castsi256_ps(_mm256_cmpgt_epi32(y, _mm256_set1_epi32(255))));
-  unsigned m16 = (unsigned)_mm256_movemask_ps(
-      _mm256_castsi256_ps(_mm256_cmpgt_epi32(y, _mm256_set1_epi32(65535))));
-  unsigned m5 = cbor ? (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(
-                           _mm256_cmpgt_epi32(y, _mm256_set1_epi32(23))))
-                     : 0;
-  unsigned lo = lane_index(m8, m16, m5, 0), hi = lane_index(m8, m16, m5, 1);
+  unsigned idx[2];
+  lane_indexes(y, cbor, idx);
   __m256i shuffle = _mm256_inserti128_si256(
-      _mm256_castsi128_si256(
-          _mm_load_si128((const __m128i *)(const void *)lut_shuffle[cbor][lo])),
-      _mm_load_si128((const __m128i *)(const void *)lut_shuffle[cbor][hi]), 1);
+      _mm256_castsi128_si256(_mm_load_si128(
+          (const __m128i *)(const void *)lut_shuffle[cbor][idx[0]])),
+      _mm_load_si128((const __m128i *)(const void *)lut_shuffle[cbor][idx[1]]),
+      1);
   __m256i rec = _mm256_shuffle_epi8(y, shuffle);
   _mm_storeu_si128((__m128i *)(void *)d, _mm256_castsi256_si128(rec));
-  d += lut_len[cbor][lo];
+  d += lut_len[cbor][idx[0]];
   _mm_storeu_si128((__m128i *)(void *)d, _mm256_extracti128_si256(rec, 1));
-  return d + lut_len[cbor][hi];
+  return d + lut_len[cbor][idx[1]];
 }
 
 /* Encodes tok[0..3) (all < 2^24; tok[3] is read too) at d: one lane. */
@@ -128,19 +132,13 @@ AVX2_TARGET CHAIN_INLINE uint8_t *encode3(uint8_t *d, const uint32_t *tok,
   __m128i y =
       _mm_blend_epi32(_mm_loadu_si128((const __m128i *)(const void *)tok),
                       _mm256_castsi256_si128(consts), 0x8);
-  unsigned m8 = (unsigned)_mm_movemask_ps(
-      _mm_castsi128_ps(_mm_cmpgt_epi32(y, _mm_set1_epi32(255))));
-  unsigned m16 = (unsigned)_mm_movemask_ps(
-      _mm_castsi128_ps(_mm_cmpgt_epi32(y, _mm_set1_epi32(65535))));
-  unsigned m5 = cbor ? (unsigned)_mm_movemask_ps(_mm_castsi128_ps(
-                           _mm_cmpgt_epi32(y, _mm_set1_epi32(23))))
-                     : 0;
-  unsigned idx = lane_index(m8, m16, m5, 0);
+  unsigned idx[2];
+  lane_indexes(_mm256_zextsi128_si256(y), cbor, idx);
   _mm_storeu_si128(
       (__m128i *)(void *)d,
       _mm_shuffle_epi8(y, _mm_load_si128((const __m128i *)(const void *)
-                                             lut_shuffle[cbor][idx])));
-  return d + lut_len[cbor][idx];
+                                             lut_shuffle[cbor][idx[0]])));
+  return d + lut_len[cbor][idx[0]];
 }
 
 /* 1 if any of tok[0..n) is >= 2^24. */

@@ -95,8 +95,9 @@ static const char *get_str(const json_t *o, const char *k) {
 static int on_vocab(void *ud, const char *k, size_t klen, int64_t v) {
   kvidx__model *m = ud;
   /* The id -> token tables are arrays indexed by id: a sparse id would
-   * make a few bytes of JSON allocate gigabytes. */
-  if (v < 0 || v > (int64_t)KVIDX_TOK_MAX_ID)
+   * make a few bytes of JSON allocate gigabytes. (The scanner passes only
+   * non-negative ids.) */
+  if (v > (int64_t)KVIDX_TOK_MAX_ID)
     return KVIDX_ERANGE;
   return kvidx__strtab_put(&m->vocab, (uint32_t)v, k, klen);
 }

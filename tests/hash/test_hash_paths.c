@@ -112,6 +112,14 @@ static void check_random_runs(uint32_t (*id)(void), int with_large) {
   }
 }
 
+/* Ids of any size: every edge id alone and in every lane position of a
+ * group of 8, and random runs. */
+static void check_any_id_runs(void) {
+  check_edges_in_lanes(edge_ids, sizeof edge_ids / sizeof edge_ids[0], 9, 1, 9,
+                       40);
+  check_random_runs(rand_id, 0);
+}
+
 TEST(avx512_token_encoders_match_portable) {
   if (!kvidx__hash_avx512_usable()) {
     printf("note: no AVX-512 VBMI2 on this CPU, its encoders not run\n");
@@ -119,10 +127,7 @@ TEST(avx512_token_encoders_match_portable) {
   }
   simd_pickle = kvidx__pickle_tokens_avx512;
   simd_cbor = kvidx__cbor_tokens_avx512;
-  /* Every edge id alone and in every lane position of a group of 8. */
-  check_edges_in_lanes(edge_ids, sizeof edge_ids / sizeof edge_ids[0], 9, 1, 9,
-                       40);
-  check_random_runs(rand_id, 0);
+  check_any_id_runs();
 }
 
 /* Ids below 2^24 (the 13-ids-per-step encoder's range) at its edges: the
@@ -180,9 +185,7 @@ TEST(avx2_encoder_match_portable) {
   simd_pickle = kvidx__pickle_tokens_avx2;
   simd_cbor = kvidx__cbor_tokens_avx2;
   check_small_id_runs(1);
-  check_edges_in_lanes(edge_ids, sizeof edge_ids / sizeof edge_ids[0], 9, 1, 9,
-                       40);
-  check_random_runs(rand_id, 0);
+  check_any_id_runs();
   kvidx__hash_set_simd(was);
 }
 
